@@ -1,0 +1,52 @@
+package placement
+
+import (
+	corev1 "k8s.io/api/core/v1"
+)
+
+// Decision is what the policy bundle decides for one pod. It is data, produced by the Rego entry point
+// data.sparkplace.placement.decision and decoded strictly: a field not listed here is a policy error.
+type Decision struct {
+	// NodeSelector entries are added to the pod's nodeSelector. A key the pod already selects on with another
+	// value was set by the user and is respected (reported in Result.Respected).
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations are appended unless an equal toleration is already present.
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+	// NodeAffinity requirements are ANDed into every required node selector term of the pod (a new term when
+	// it has none). A requirement on a key the user already constrains is respected instead.
+	NodeAffinity []corev1.NodeSelectorRequirement `json:"nodeAffinity,omitempty"`
+	// PodAffinity terms are added as required pod affinity, unless an equal term is present or the user set a
+	// required term with the same topology key.
+	PodAffinity []corev1.PodAffinityTerm `json:"podAffinity,omitempty"`
+	// Labels and Annotations are set on the pod; existing keys with other values are respected.
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	// LocalDirs, when set, changes Spark's spark-local-dir-* volumes, keeping their names and mount paths.
+	LocalDirs *LocalDirs `json:"localDirs,omitempty"`
+	// InitContainers are added (by name) before the pod's own init containers.
+	InitContainers []corev1.Container `json:"initContainers,omitempty"`
+	// SchedulerName and PriorityClassName are set when the pod has none.
+	SchedulerName     string `json:"schedulerName,omitempty"`
+	PriorityClassName string `json:"priorityClassName,omitempty"`
+	// Deny, when non-empty, rejects the pod with these reasons; nothing is applied.
+	Deny []string `json:"deny,omitempty"`
+	// Rules names the rules that fired, in the order the policy lists them.
+	Rules []string `json:"rules,omitempty"`
+}
+
+// LocalDirsType is the volume source Spark's local dirs are moved to.
+type LocalDirsType string
+
+const (
+	LocalDirsHostPath LocalDirsType = "hostPath"
+	LocalDirsEmptyDir LocalDirsType = "emptyDir"
+)
+
+// LocalDirs says where Spark's scratch space (the spark-local-dir-* volumes) lives.
+type LocalDirs struct {
+	Type LocalDirsType `json:"type"`
+	// Path is the host directory for hostPath; each volume gets Path/<volume name> ... see Apply.
+	Path string `json:"path,omitempty"`
+	// Medium is the emptyDir medium ("" or "Memory").
+	Medium corev1.StorageMedium `json:"medium,omitempty"`
+}

@@ -1,0 +1,48 @@
+package policies
+
+import corev1 "k8s.io/api/core/v1"
+
+// Input is the document a policy sees as `input`. The webhook and `sparkplace policy eval` build it the same way.
+//
+// Pod is the admitted pod reduced to what placement depends on, so that every executor of one application
+// yields the same input (and so the same, cached, decision): labels without spark-exec-id, annotations,
+// nodeSelector, affinity, tolerations, pod securityContext, the spark-local-dir-* volumes, and per container
+// its name, image, resources, securityContext and its mounts of those volumes. Per-pod values (name, env,
+// service-account token volumes) are left out.
+type Input struct {
+	// Operation is the admission operation, "CREATE".
+	Operation string `json:"operation"`
+	// Role is the pod's spark-role label: "driver" or "executor".
+	Role      string     `json:"role"`
+	App       App        `json:"app"`
+	Namespace Namespace  `json:"namespace"`
+	Driver    Driver     `json:"driver"`
+	Pod       corev1.Pod `json:"pod"`
+}
+
+// App identifies the Spark application from its pod labels.
+type App struct {
+	// ID is the spark-app-selector label, e.g. spark-0123456789abcdef0123456789abcdef.
+	ID string `json:"id"`
+	// Name is the spark-app-name label (Spark >= 3.3); empty before.
+	Name string `json:"name,omitempty"`
+	// SparkVersion is the spark-version label (Spark >= 3.3); empty before.
+	SparkVersion string `json:"sparkVersion,omitempty"`
+}
+
+// Namespace is the pod's namespace with its labels (a namespace may set the default profile).
+type Namespace struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// Driver describes an executor's driver as the cluster state knows it. For a driver pod it is empty.
+type Driver struct {
+	// Found is true when the driver pod was found (by ownerReference, else by spark-app-selector).
+	Found bool   `json:"found"`
+	Name  string `json:"name,omitempty"`
+	// NodeName is the node the driver is bound to; empty while it is unscheduled.
+	NodeName string `json:"nodeName,omitempty"`
+	// Zone is the topology.kubernetes.io/zone label of that node; empty when unknown.
+	Zone string `json:"zone,omitempty"`
+}
