@@ -1,0 +1,39 @@
+package placement
+
+import (
+	"encoding/json"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// AnnotationKey is the pod annotation that explains a placement: the rules that fired, the policy bundle's
+// hash, and what was respected.
+const AnnotationKey = "sparkplace.io/placement"
+
+// Explanation is the JSON value of AnnotationKey.
+type Explanation struct {
+	Rules     []string `json:"rules"`
+	Bundle    string   `json:"bundle"`
+	Respected []string `json:"respected,omitempty"`
+}
+
+// Annotate records e on the pod. It owns the annotation: an older value (an earlier bundle) is replaced.
+// It reports whether the pod changed.
+func Annotate(pod *corev1.Pod, e Explanation) bool {
+	if e.Rules == nil {
+		e.Rules = []string{}
+	}
+	raw, err := json.Marshal(e)
+	if err != nil {
+		// Explanation holds only strings; Marshal cannot fail.
+		return false
+	}
+	if pod.Annotations[AnnotationKey] == string(raw) {
+		return false
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[AnnotationKey] = string(raw)
+	return true
+}

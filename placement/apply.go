@@ -1,0 +1,328 @@
+package placement
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+)
+
+// LocalDirVolumePrefix names the emptyDir volumes Spark creates for its local dirs (spark-local-dir-1, ...).
+const LocalDirVolumePrefix = "spark-local-dir-"
+
+// Field names a part of the pod that Apply may change; a patch needs to carry only the changed ones.
+type Field int
+
+const (
+	FieldLabels Field = iota
+	FieldAnnotations
+	FieldNodeSelector
+	FieldTolerations
+	FieldAffinity
+	FieldVolumes
+	FieldInitContainers
+	FieldSchedulerName
+	FieldPriorityClassName
+	fieldCount
+)
+
+// Result reports what Apply did.
+type Result struct {
+	// Changed lists the fields Apply changed, in Field order; empty when the pod already had the decision.
+	Changed []Field
+	// Respected explains each part of the decision that was not applied because the pod already set it
+	// differently (the user's explicit choice wins).
+	Respected []string
+}
+
+// applier accumulates one application's changes.
+type applier struct {
+	pod       *corev1.Pod
+	changed   [fieldCount]bool
+	respected []string
+}
+
+func (a *applier) respect(format string, args ...any) {
+	a.respected = append(a.respected, fmt.Sprintf(format, args...))
+}
+
+// Apply merges d into pod. It never removes or overrides what the pod already sets: a conflicting value is
+// left alone and reported in Result.Respected. Applying the same decision twice gives the same pod as applying
+// it once, so the webhook is safe under reinvocation. The caller validates d first (see Guardrails.Validate).
+func Apply(pod *corev1.Pod, d *Decision) Result {
+	a := &applier{pod: pod}
+	a.labels(d.Labels)
+	a.annotations(d.Annotations)
+	a.nodeSelector(d.NodeSelector)
+	a.tolerations(d.Tolerations)
+	a.nodeAffinity(d.NodeAffinity)
+	a.podAffinity(d.PodAffinity)
+	a.localDirs(d.LocalDirs)
+	a.initContainers(d.InitContainers)
+	if d.SchedulerName != "" {
+		switch pod.Spec.SchedulerName {
+		case d.SchedulerName:
+		case "", corev1.DefaultSchedulerName:
+			pod.Spec.SchedulerName = d.SchedulerName
+			a.changed[FieldSchedulerName] = true
+		default:
+			a.respect("schedulerName %q set on the pod (decision: %q)", pod.Spec.SchedulerName, d.SchedulerName)
+		}
+	}
+	if d.PriorityClassName != "" {
+		switch pod.Spec.PriorityClassName {
+		case d.PriorityClassName:
+		case "":
+			pod.Spec.PriorityClassName = d.PriorityClassName
+			a.changed[FieldPriorityClassName] = true
+		default:
+			a.respect("priorityClassName %q set on the pod (decision: %q)", pod.Spec.PriorityClassName, d.PriorityClassName)
+		}
+	}
+	var res Result
+	for f, c := range a.changed {
+		if c {
+			res.Changed = append(res.Changed, Field(f))
+		}
+	}
+	res.Respected = a.respected
+	return res
+}
+
+// mergeMap adds want to *have without overriding existing keys; it reports whether *have changed.
+func (a *applier) mergeMap(have *map[string]string, want map[string]string, what string) bool {
+	changed := false
+	for _, k := range sortedKeys(want) {
+		v := want[k]
+		old, ok := (*have)[k]
+		switch {
+		case !ok:
+			if *have == nil {
+				*have = make(map[string]string, len(want))
+			}
+			(*have)[k] = v
+			changed = true
+		case old != v:
+			a.respect("%s %s=%q set on the pod (decision: %q)", what, k, old, v)
+		}
+	}
+	return changed
+}
+
+func (a *applier) labels(want map[string]string) {
+	if a.mergeMap(&a.pod.Labels, want, "label") {
+		a.changed[FieldLabels] = true
+	}
+}
+
+func (a *applier) annotations(want map[string]string) {
+	if a.mergeMap(&a.pod.Annotations, want, "annotation") {
+		a.changed[FieldAnnotations] = true
+	}
+}
+
+func (a *applier) nodeSelector(want map[string]string) {
+	// A key the user constrains through required node affinity is theirs too.
+	userAffinityKeys := requiredNodeAffinityKeys(a.pod)
+	filtered := make(map[string]string, len(want))
+	for k, v := range want {
+		if _, ok := userAffinityKeys[k]; ok && a.pod.Spec.NodeSelector[k] != v {
+			a.respect("node affinity on %s set on the pod (decision: nodeSelector %s=%q)", k, k, v)
+			continue
+		}
+		filtered[k] = v
+	}
+	if a.mergeMap(&a.pod.Spec.NodeSelector, filtered, "nodeSelector") {
+		a.changed[FieldNodeSelector] = true
+	}
+}
+
+func (a *applier) tolerations(want []corev1.Toleration) {
+	for _, t := range want {
+		if slices.ContainsFunc(a.pod.Spec.Tolerations, func(have corev1.Toleration) bool { return equality.Semantic.DeepEqual(have, t) }) {
+			continue
+		}
+		a.pod.Spec.Tolerations = append(a.pod.Spec.Tolerations, t)
+		a.changed[FieldTolerations] = true
+	}
+}
+
+func (a *applier) nodeAffinity(want []corev1.NodeSelectorRequirement) {
+	if len(want) == 0 {
+		return
+	}
+	spec := &a.pod.Spec
+	var terms []corev1.NodeSelectorTerm
+	if spec.Affinity != nil && spec.Affinity.NodeAffinity != nil && spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		terms = spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+	}
+	var add []corev1.NodeSelectorRequirement
+	for _, req := range want {
+		if _, ok := spec.NodeSelector[req.Key]; ok {
+			a.respect("nodeSelector %s=%q set on the pod (decision: node affinity %s %s %v)", req.Key, spec.NodeSelector[req.Key], req.Key, req.Operator, req.Values)
+			continue
+		}
+		present, conflicting := requirementState(terms, req)
+		switch {
+		case conflicting:
+			a.respect("node affinity on %s set on the pod (decision: %s %v)", req.Key, req.Operator, req.Values)
+		case !present:
+			add = append(add, req)
+		}
+	}
+	if len(add) == 0 {
+		return
+	}
+	if len(terms) == 0 {
+		terms = []corev1.NodeSelectorTerm{{}}
+	}
+	for i := range terms {
+		terms[i].MatchExpressions = append(terms[i].MatchExpressions, add...)
+	}
+	aff := ensureAffinity(spec)
+	if aff.NodeAffinity == nil {
+		aff.NodeAffinity = &corev1.NodeAffinity{}
+	}
+	aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = &corev1.NodeSelector{NodeSelectorTerms: terms}
+	a.changed[FieldAffinity] = true
+}
+
+// requirementState tells whether every term already holds req (present) or some term constrains req's key
+// differently (conflicting: the user's choice).
+func requirementState(terms []corev1.NodeSelectorTerm, req corev1.NodeSelectorRequirement) (present, conflicting bool) {
+	if len(terms) == 0 {
+		return false, false
+	}
+	present = true
+	for _, term := range terms {
+		found := false
+		for _, have := range term.MatchExpressions {
+			if have.Key != req.Key {
+				continue
+			}
+			if equality.Semantic.DeepEqual(have, req) {
+				found = true
+			} else {
+				conflicting = true
+			}
+		}
+		present = present && found
+	}
+	return present, conflicting
+}
+
+func (a *applier) podAffinity(want []corev1.PodAffinityTerm) {
+	for _, term := range want {
+		spec := &a.pod.Spec
+		var have []corev1.PodAffinityTerm
+		if spec.Affinity != nil && spec.Affinity.PodAffinity != nil {
+			have = spec.Affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+		}
+		if slices.ContainsFunc(have, func(h corev1.PodAffinityTerm) bool { return equality.Semantic.DeepEqual(h, term) }) {
+			continue
+		}
+		if slices.ContainsFunc(have, func(h corev1.PodAffinityTerm) bool { return h.TopologyKey == term.TopologyKey }) {
+			a.respect("pod affinity with topologyKey %s set on the pod (decision: affinity to %s)", term.TopologyKey, selectorString(term))
+			continue
+		}
+		aff := ensureAffinity(spec)
+		if aff.PodAffinity == nil {
+			aff.PodAffinity = &corev1.PodAffinity{}
+		}
+		aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution = append(aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution, term)
+		a.changed[FieldAffinity] = true
+	}
+}
+
+func (a *applier) localDirs(want *LocalDirs) {
+	if want == nil {
+		return
+	}
+	for i := range a.pod.Spec.Volumes {
+		v := &a.pod.Spec.Volumes[i]
+		if !strings.HasPrefix(v.Name, LocalDirVolumePrefix) {
+			continue
+		}
+		switch want.Type {
+		case LocalDirsHostPath:
+			switch {
+			case v.HostPath != nil && v.HostPath.Path == want.Path:
+			case v.EmptyDir != nil:
+				v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: want.Path, Type: ptr(corev1.HostPathDirectoryOrCreate)}}
+				a.changed[FieldVolumes] = true
+			default:
+				a.respect("volume %s is not an emptyDir on the pod (decision: hostPath %s)", v.Name, want.Path)
+			}
+		case LocalDirsEmptyDir:
+			switch {
+			case v.EmptyDir != nil && v.EmptyDir.Medium == want.Medium:
+			case v.EmptyDir != nil:
+				a.respect("volume %s has emptyDir medium %q on the pod (decision: %q)", v.Name, v.EmptyDir.Medium, want.Medium)
+			default:
+				a.respect("volume %s is not an emptyDir on the pod (decision: emptyDir)", v.Name)
+			}
+		}
+	}
+}
+
+func (a *applier) initContainers(want []corev1.Container) {
+	var add []corev1.Container
+	for _, c := range want {
+		i := slices.IndexFunc(a.pod.Spec.InitContainers, func(h corev1.Container) bool { return h.Name == c.Name })
+		switch {
+		case i < 0:
+			add = append(add, c)
+		case !equality.Semantic.DeepEqual(a.pod.Spec.InitContainers[i], c):
+			a.respect("init container %s set on the pod", c.Name)
+		}
+	}
+	if len(add) > 0 {
+		a.pod.Spec.InitContainers = append(add, a.pod.Spec.InitContainers...)
+		a.changed[FieldInitContainers] = true
+	}
+}
+
+func requiredNodeAffinityKeys(pod *corev1.Pod) map[string]struct{} {
+	keys := map[string]struct{}{}
+	aff := pod.Spec.Affinity
+	if aff == nil || aff.NodeAffinity == nil || aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return keys
+	}
+	for _, term := range aff.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
+		for _, req := range term.MatchExpressions {
+			keys[req.Key] = struct{}{}
+		}
+	}
+	return keys
+}
+
+func ensureAffinity(spec *corev1.PodSpec) *corev1.Affinity {
+	if spec.Affinity == nil {
+		spec.Affinity = &corev1.Affinity{}
+	}
+	return spec.Affinity
+}
+
+func selectorString(term corev1.PodAffinityTerm) string {
+	if term.LabelSelector == nil {
+		return "<all pods>"
+	}
+	parts := make([]string, 0, len(term.LabelSelector.MatchLabels))
+	for _, k := range sortedKeys(term.LabelSelector.MatchLabels) {
+		parts = append(parts, k+"="+term.LabelSelector.MatchLabels[k])
+	}
+	return strings.Join(parts, ",")
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func ptr[T any](v T) *T { return &v }
