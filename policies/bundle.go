@@ -1,0 +1,292 @@
+package policies
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/util"
+	"sigs.k8s.io/yaml"
+)
+
+// embedded is the default bundle. Its files are named policies/bundle/<name> in messages, the path a
+// developer finds them at.
+//
+//go:embed bundle
+var embedded embed.FS
+
+const (
+	embeddedDir       = "bundle"
+	embeddedPrefix    = "policies/bundle/"
+	defaultConfigName = "config.yaml"
+)
+
+// source is one Rego file: the name it is reported under (file:line in errors) and its text.
+type source struct {
+	// base is the file's base name; a policy-dir file replaces the embedded file with the same base name.
+	base string
+	name string
+	text []byte
+}
+
+func (s source) isTest() bool { return strings.HasSuffix(s.base, "_test.rego") }
+
+// sources is a loaded, not yet compiled, bundle: the Rego files and the merged config.
+type sources struct {
+	files  []source // sorted by base name
+	config map[string]any
+	hash   string
+}
+
+// loadSources reads the embedded bundle, replaces or extends its Rego files with policyDir's *.rego files
+// (top level only) and deep-merges configFile over the default config. Both paths may be empty.
+func loadSources(policyDir, configFile string) (*sources, error) {
+	byBase := map[string]source{}
+	entries, err := fs.ReadDir(embedded, embeddedDir)
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded bundle: %w", err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") {
+			continue
+		}
+		text, err := embedded.ReadFile(path.Join(embeddedDir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("reading embedded bundle: %w", err)
+		}
+		byBase[e.Name()] = source{base: e.Name(), name: embeddedPrefix + e.Name(), text: text}
+	}
+
+	if policyDir != "" {
+		entries, err := os.ReadDir(policyDir)
+		if err != nil {
+			return nil, fmt.Errorf("reading policy dir: %w", err)
+		}
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") {
+				continue
+			}
+			name := filepath.Join(policyDir, e.Name())
+			text, err := os.ReadFile(name)
+			if err != nil {
+				return nil, fmt.Errorf("reading policy dir: %w", err)
+			}
+			byBase[e.Name()] = source{base: e.Name(), name: name, text: text}
+		}
+	}
+
+	defaults, err := embedded.ReadFile(path.Join(embeddedDir, defaultConfigName))
+	if err != nil {
+		return nil, fmt.Errorf("reading embedded config: %w", err)
+	}
+	config, err := parseConfig(embeddedPrefix+defaultConfigName, defaults)
+	if err != nil {
+		return nil, err
+	}
+	if configFile != "" {
+		raw, err := os.ReadFile(configFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
+		override, err := parseConfig(configFile, raw)
+		if err != nil {
+			return nil, err
+		}
+		if err := mergeConfig(config, override, nil); err != nil {
+			return nil, fmt.Errorf("config %s: %w", configFile, err)
+		}
+	}
+
+	s := &sources{config: config}
+	for _, f := range byBase {
+		s.files = append(s.files, f)
+	}
+	sort.Slice(s.files, func(i, j int) bool { return s.files[i].base < s.files[j].base })
+	s.hash, err = s.contentHash()
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// parseConfig reads a YAML or JSON object (JSON is YAML); errors carry the file name and the parser's line.
+func parseConfig(name string, raw []byte) (map[string]any, error) {
+	j, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	var v any
+	// util.UnmarshalJSON keeps numbers as json.Number, which OPA stores without float rounding.
+	if err := util.UnmarshalJSON(j, &v); err != nil {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	switch m := v.(type) {
+	case nil:
+		return map[string]any{}, nil // an empty file changes nothing
+	case map[string]any:
+		return m, nil
+	default:
+		return nil, fmt.Errorf("config %s: want an object at the top level, got %s", name, kindOf(v))
+	}
+}
+
+// openConfigMaps are the config objects whose keys are free-form (label maps, resource lists, preset names);
+// every other object only takes the keys the defaults have, so a typo is an error instead of a silent no-op.
+var openConfigMaps = []string{
+	"presets", "capacity", "nvme.nodeSelector", "nvme.initResources", "fargate.labels", "fargate.nodeSelector",
+	"isolation.nodeSelector",
+}
+
+// mergeConfig deep-merges override into base: objects key by key, lists and scalars replaced. A value must
+// have the kind of the default it replaces.
+func mergeConfig(base, override map[string]any, at []string) error {
+	open := slices.Contains(openConfigMaps, strings.Join(at, "."))
+	for key, ov := range override {
+		where := strings.Join(append(slices.Clone(at), key), ".")
+		bv, known := base[key]
+		if !known {
+			if !open {
+				return fmt.Errorf("unknown key %s (known: %s)", where, strings.Join(sortedKeys(base), ", "))
+			}
+			base[key] = ov
+			continue
+		}
+		if kindOf(bv) != kindOf(ov) {
+			return fmt.Errorf("%s: want %s, got %s", where, kindOf(bv), kindOf(ov))
+		}
+		if bm, ok := bv.(map[string]any); ok {
+			if err := mergeConfig(bm, ov.(map[string]any), append(slices.Clone(at), key)); err != nil {
+				return err
+			}
+			continue
+		}
+		base[key] = ov
+	}
+	return nil
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	default:
+		return fmt.Sprintf("%T", v)
+	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// contentHash identifies what the engine evaluates: every Rego file's base name and text, and the merged
+// config in canonical JSON (encoding/json sorts object keys).
+func (s *sources) contentHash() (string, error) {
+	h := sha256.New()
+	for _, f := range s.files {
+		fmt.Fprintf(h, "%s\x00%d\x00", f.base, len(f.text))
+		h.Write(f.text)
+	}
+	cfg, err := json.Marshal(s.config)
+	if err != nil {
+		return "", fmt.Errorf("hashing config: %w", err)
+	}
+	h.Write(cfg)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// parse parses the Rego files (in v1 syntax), leaving out tests unless withTests. Errors carry file:line.
+func (s *sources) parse(withTests bool) (map[string]*ast.Module, error) {
+	modules := map[string]*ast.Module{}
+	var errs ast.Errors
+	for _, f := range s.files {
+		if f.isTest() && !withTests {
+			continue
+		}
+		m, err := ast.ParseModuleWithOpts(f.name, string(f.text), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			var astErrs ast.Errors
+			if errors.As(err, &astErrs) {
+				errs = append(errs, astErrs...)
+				continue
+			}
+			return nil, fmt.Errorf("%s: %w", f.name, err)
+		}
+		modules[f.name] = m
+	}
+	if len(errs) > 0 {
+		return nil, &CompileError{Errors: errs}
+	}
+	return modules, nil
+}
+
+// compile compiles parsed modules the way both Decide and RunTests need them.
+func compile(modules map[string]*ast.Module) (*ast.Compiler, error) {
+	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	if c.Compile(modules); c.Failed() {
+		return nil, &CompileError{Errors: c.Errors}
+	}
+	return c, nil
+}
+
+// CompileError is a policy that does not parse or compile. Each entry has file, line and message.
+type CompileError struct {
+	Errors ast.Errors
+}
+
+func (e *CompileError) Error() string {
+	var b bytes.Buffer
+	for i, err := range e.Errors {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(err.Error())
+	}
+	return b.String()
+}
+
+// copyConfig returns a deep copy, so callers cannot change the config the engine evaluates with.
+func copyConfig(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = copyConfig(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = copyConfig(e)
+		}
+		return l
+	default:
+		return v
+	}
+}

@@ -1,0 +1,44 @@
+# The entry point: data.sparkplace.placement.decision, the Decision the webhook applies to a Spark pod.
+#
+# Each concern (capacity, zone, nvme, fargate, isolation) lives in its own file and contributes to the
+# partial rules below; this file only assembles them. Keys of the decision are the JSON fields of
+# placement.Decision; the webhook rejects any other key.
+package sparkplace.placement
+
+# The concerns contribute through partial rules, which evaluate to {} when nothing contributes:
+#   node_selector, labels   maps; two concerns giving one key different values is a policy error
+#                           (eval_conflict_error), never a silent override;
+#   tolerations, node_affinity, pod_affinity, rules, deny   sets, so a value contributed twice appears once.
+
+# local_dirs is set by the nvme concern; init_containers likewise.
+default local_dirs := null
+
+default init_containers := []
+
+# A pod that is neither a driver nor an executor gets an empty decision: nothing to do.
+default decision := {}
+
+# A pod the policy refuses gets only the reasons (and the rules that led there).
+decision := {"deny": sort(deny), "rules": sort(rules)} if {
+	role
+	count(deny) > 0
+} else := placed if role
+
+# placed drops empty fields so the decision (and the pod annotation) shows only what applies.
+placed := {key: value |
+	some key, value in {
+		"nodeSelector": node_selector,
+		"labels": labels,
+		"tolerations": [t | some t in tolerations],
+		"nodeAffinity": [r | some r in node_affinity],
+		"podAffinity": [t | some t in pod_affinity],
+		"localDirs": local_dirs,
+		"initContainers": init_containers,
+		"rules": sort(rules),
+	}
+	not empty(value)
+}
+
+empty(value) if value == null
+
+empty(value) if count(value) == 0

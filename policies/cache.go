@@ -1,0 +1,91 @@
+package policies
+
+import (
+	"crypto/sha256"
+	"maps"
+	"slices"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sparkplace/sparkplace/placement"
+)
+
+// decisionKey is the SHA-256 of the input's JSON. encoding/json writes struct fields in declaration order
+// and map keys sorted, so equal inputs give equal keys.
+type decisionKey [sha256.Size]byte
+
+func cacheKey(inputJSON []byte) decisionKey { return sha256.Sum256(inputJSON) }
+
+// decisionCache memoises decisions: a decision is a pure function of the input and the bundle version, and
+// the executors of one application share one input. Entries are never handed out, only copies.
+type decisionCache struct {
+	lru *lru.Cache[decisionKey, *placement.Decision] // nil when disabled
+}
+
+func newDecisionCache(size int) *decisionCache {
+	if size < 0 {
+		return &decisionCache{}
+	}
+	c, err := lru.New[decisionKey, *placement.Decision](size)
+	if err != nil { // only for size <= 0, which New rules out
+		return &decisionCache{}
+	}
+	return &decisionCache{lru: c}
+}
+
+func (c *decisionCache) get(k decisionKey) (*placement.Decision, bool) {
+	if c.lru == nil {
+		return nil, false
+	}
+	return c.lru.Get(k)
+}
+
+func (c *decisionCache) add(k decisionKey, d *placement.Decision) {
+	if c.lru != nil {
+		c.lru.Add(k, d)
+	}
+}
+
+// copyDecision deep-copies d, so a caller (placement.Apply moving slices and pointers into a pod) cannot
+// change a cached decision.
+func copyDecision(d *placement.Decision) *placement.Decision {
+	out := &placement.Decision{
+		NodeSelector:      maps.Clone(d.NodeSelector),
+		Labels:            maps.Clone(d.Labels),
+		Annotations:       maps.Clone(d.Annotations),
+		SchedulerName:     d.SchedulerName,
+		PriorityClassName: d.PriorityClassName,
+		Deny:              slices.Clone(d.Deny),
+		Rules:             slices.Clone(d.Rules),
+	}
+	if d.LocalDirs != nil {
+		ld := *d.LocalDirs
+		out.LocalDirs = &ld
+	}
+	if d.Tolerations != nil {
+		out.Tolerations = make([]corev1.Toleration, len(d.Tolerations))
+		for i := range d.Tolerations {
+			d.Tolerations[i].DeepCopyInto(&out.Tolerations[i])
+		}
+	}
+	if d.NodeAffinity != nil {
+		out.NodeAffinity = make([]corev1.NodeSelectorRequirement, len(d.NodeAffinity))
+		for i := range d.NodeAffinity {
+			d.NodeAffinity[i].DeepCopyInto(&out.NodeAffinity[i])
+		}
+	}
+	if d.PodAffinity != nil {
+		out.PodAffinity = make([]corev1.PodAffinityTerm, len(d.PodAffinity))
+		for i := range d.PodAffinity {
+			d.PodAffinity[i].DeepCopyInto(&out.PodAffinity[i])
+		}
+	}
+	if d.InitContainers != nil {
+		out.InitContainers = make([]corev1.Container, len(d.InitContainers))
+		for i := range d.InitContainers {
+			d.InitContainers[i].DeepCopyInto(&out.InitContainers[i])
+		}
+	}
+	return out
+}

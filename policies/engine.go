@@ -1,0 +1,235 @@
+package policies
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/storage/inmem"
+
+	"github.com/sparkplace/sparkplace/placement"
+)
+
+// Query is the Rego entry point every policy bundle must define.
+const Query = "data.sparkplace.placement.decision"
+
+// Options configure an Engine. The zero value serves the embedded bundle with its default config.
+type Options struct {
+	// PolicyDir holds extra or replacement policies: each top-level *.rego file replaces the embedded file of
+	// the same name (e.g. zone.rego, and zone_test.rego for its tests) or is added to the bundle. Empty means
+	// the embedded bundle only.
+	PolicyDir string
+	// ConfigFile is a YAML or JSON object deep-merged over the bundle's config.yaml (data.sparkplace.config).
+	// Empty means the defaults.
+	ConfigFile string
+	// Timeout bounds one policy evaluation. Defaults to 1s.
+	Timeout time.Duration
+	// CacheSize is the number of decisions kept (least recently used evicted). Defaults to 4096; negative
+	// disables the cache.
+	CacheSize int
+	// PollInterval is how often Watch looks for changed files. Defaults to 2s.
+	PollInterval time.Duration
+	// OnReload, when set, is called after every reload attempt by Reload or Watch with the hash now in
+	// effect and the error that kept a new version out (nil on success). A metrics hook: it must not block.
+	OnReload func(hash string, err error)
+}
+
+// Engine evaluates the policy bundle. It is safe for concurrent use; Reload swaps the compiled bundle
+// atomically, so an evaluation uses one version throughout.
+type Engine struct {
+	opts Options
+	// mu serialises reloads; evaluations only load current.
+	mu      sync.Mutex
+	current atomic.Pointer[version]
+	// failed identifies the content that last failed to load, so Watch reports a broken file once.
+	failed string
+}
+
+// version is one compiled bundle with its config and its own decision cache: a reload starts empty.
+type version struct {
+	hash   string
+	config map[string]any
+	query  rego.PreparedEvalQuery
+	cache  *decisionCache
+}
+
+// New loads, compiles and prepares the bundle. A policy that does not compile returns a *CompileError whose
+// entries name file and line; a bad config file returns an error naming the file and the position.
+func New(ctx context.Context, opts Options) (*Engine, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = 4096
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 2 * time.Second
+	}
+	e := &Engine{opts: opts}
+	src, err := loadSources(opts.PolicyDir, opts.ConfigFile)
+	if err != nil {
+		return nil, err
+	}
+	v, err := e.prepare(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	e.current.Store(v)
+	return e, nil
+}
+
+func (e *Engine) prepare(ctx context.Context, src *sources) (*version, error) {
+	modules, err := src.parse(false)
+	if err != nil {
+		return nil, err
+	}
+	compiler, err := compile(modules)
+	if err != nil {
+		return nil, err
+	}
+	store := inmem.NewFromObjectWithOpts(
+		map[string]any{"sparkplace": map[string]any{"config": copyConfig(src.config)}},
+		inmem.OptRoundTripOnWrite(false),
+	)
+	query, err := rego.New(
+		rego.Query(Query),
+		rego.Compiler(compiler),
+		rego.Store(store),
+		// A builtin given bad arguments (e.g. format_int on a string uid) is an error, not a silently
+		// undefined rule that drops part of the decision.
+		rego.StrictBuiltinErrors(true),
+	).PrepareForEval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("preparing %s: %w", Query, err)
+	}
+	return &version{hash: src.hash, config: src.config, query: query, cache: newDecisionCache(e.opts.CacheSize)}, nil
+}
+
+// Hash identifies the bundle and config in effect ("sha256:<hex>"), for the pod annotation.
+func (e *Engine) Hash() string { return e.current.Load().hash }
+
+// Config returns a copy of the merged config in effect (data.sparkplace.config), e.g. its "guardrails".
+// Numbers are json.Number.
+func (e *Engine) Config() map[string]any { return copyConfig(e.current.Load().config).(map[string]any) }
+
+// Decide evaluates the bundle for one pod. Equal inputs (executors of one application) are answered from a
+// cache that the next reload empties. The returned Decision is the caller's own copy: mutating it does not
+// affect other callers.
+//
+// Errors: a runtime policy error (e.g. eval_conflict_error), an evaluation past Options.Timeout (wrapping
+// context.DeadlineExceeded), no decision, or a decision with a key placement.Decision does not have.
+func (e *Engine) Decide(ctx context.Context, in *Input) (*placement.Decision, error) {
+	v := e.current.Load()
+	raw, err := json.Marshal(in)
+	if err != nil {
+		return nil, fmt.Errorf("encoding policy input: %w", err)
+	}
+	key := cacheKey(raw)
+	if d, ok := v.cache.get(key); ok {
+		return copyDecision(d), nil
+	}
+	d, err := v.eval(ctx, raw, e.opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	v.cache.add(key, d)
+	return copyDecision(d), nil
+}
+
+func (v *version) eval(ctx context.Context, raw []byte, timeout time.Duration) (*placement.Decision, error) {
+	input, err := ast.ValueFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("encoding policy input: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rs, err := v.query.Eval(ctx, rego.EvalParsedInput(input))
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("evaluating %s: stopped after %s: %w", Query, timeout, ctxErr)
+		}
+		return nil, fmt.Errorf("evaluating %s: %w", Query, err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("evaluating %s: undefined (the policy bundle defines no decision for this pod)", Query)
+	}
+	return decodeDecision(rs[0].Expressions[0].Value)
+}
+
+// decodeDecision turns the policy's value into a Decision, strictly: a key the Decision does not have (at any
+// depth, e.g. hostNetwork, or a typo in a toleration) is an error rather than silently dropped.
+func decodeDecision(value any) (*placement.Decision, error) {
+	if _, ok := value.(map[string]any); !ok {
+		return nil, fmt.Errorf("decoding %s: want an object, got %s", Query, kindOf(value))
+	}
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", Query, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var d placement.Decision
+	if err := dec.Decode(&d); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", Query, err)
+	}
+	return &d, nil
+}
+
+// Reload reads PolicyDir and ConfigFile again and, when their content changed, compiles and swaps in the new
+// version (with an empty decision cache). When that fails the engine keeps serving the last good version and
+// Reload returns the error. OnReload is called after every attempt that found a change.
+func (e *Engine) Reload(ctx context.Context) error {
+	return e.reload(ctx, false)
+}
+
+// reload implements Reload; quiet skips (and does not report again) content that already failed, so Watch
+// reports a broken file once rather than every poll.
+func (e *Engine) reload(ctx context.Context, quiet bool) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	src, err := loadSources(e.opts.PolicyDir, e.opts.ConfigFile)
+	attempt := "unreadable: " + fmt.Sprint(err)
+	if err == nil {
+		attempt = src.hash
+	}
+	if attempt == e.current.Load().hash || (quiet && attempt == e.failed) {
+		return nil
+	}
+	var v *version
+	if err == nil {
+		v, err = e.prepare(ctx, src)
+	}
+	if err != nil {
+		e.failed = attempt
+		err = fmt.Errorf("reloading policies, still serving %s: %w", e.Hash(), err)
+	} else {
+		e.current.Store(v)
+		e.failed = ""
+	}
+	if e.opts.OnReload != nil {
+		e.opts.OnReload(e.Hash(), err)
+	}
+	return err
+}
+
+// Watch polls PolicyDir and ConfigFile every PollInterval until ctx is done and reloads when their content
+// changes (content, not mtime: a ConfigMap volume swaps a symlink). Failures go to OnReload, once per
+// distinct broken content, and do not stop the watch. Watch blocks; run it in its own goroutine.
+func (e *Engine) Watch(ctx context.Context) {
+	t := time.NewTicker(e.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = e.reload(ctx, true) // reported through OnReload
+		}
+	}
+}
