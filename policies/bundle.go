@@ -142,22 +142,26 @@ func parseConfig(name string, raw []byte) (map[string]any, error) {
 	}
 }
 
-// openConfigMaps are the config objects whose keys are free-form (label maps, resource lists, preset names);
-// every other object only takes the keys the defaults have, so a typo is an error instead of a silent no-op.
-var openConfigMaps = []string{
-	"presets", "capacity", "nvme.nodeSelector", "nvme.initResources", "fargate.labels", "fargate.nodeSelector",
+// replacedConfigMaps are free-form maps (label selectors, resources) that a config file replaces as a whole:
+// merging them would add a selector the cluster may not have. presets is open too, but merges, so that a new
+// preset keeps eks and karpenter. Every other object only takes the keys the defaults have, so a typo is an
+// error instead of a silent no-op.
+var replacedConfigMaps = []string{
+	"capacity", "nvme.nodeSelector", "nvme.initResources", "fargate.labels", "fargate.nodeSelector",
 	"isolation.nodeSelector",
 }
 
-// mergeConfig deep-merges override into base: objects key by key, lists and scalars replaced. A value must
-// have the kind of the default it replaces.
+const openConfigMap = "presets"
+
+// mergeConfig deep-merges override into base: objects key by key (except replacedConfigMaps), lists and
+// scalars replaced. A value must have the kind of the default it replaces.
 func mergeConfig(base, override map[string]any, at []string) error {
-	open := slices.Contains(openConfigMaps, strings.Join(at, "."))
 	for key, ov := range override {
-		where := strings.Join(append(slices.Clone(at), key), ".")
+		path := append(slices.Clone(at), key)
+		where := strings.Join(path, ".")
 		bv, known := base[key]
 		if !known {
-			if !open {
+			if strings.Join(at, ".") != openConfigMap {
 				return fmt.Errorf("unknown key %s (known: %s)", where, strings.Join(sortedKeys(base), ", "))
 			}
 			base[key] = ov
@@ -166,8 +170,8 @@ func mergeConfig(base, override map[string]any, at []string) error {
 		if kindOf(bv) != kindOf(ov) {
 			return fmt.Errorf("%s: want %s, got %s", where, kindOf(bv), kindOf(ov))
 		}
-		if bm, ok := bv.(map[string]any); ok {
-			if err := mergeConfig(bm, ov.(map[string]any), append(slices.Clone(at), key)); err != nil {
+		if bm, ok := bv.(map[string]any); ok && !slices.Contains(replacedConfigMaps, where) {
+			if err := mergeConfig(bm, ov.(map[string]any), path); err != nil {
 				return err
 			}
 			continue
