@@ -1,0 +1,113 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+// Path is where the API server sends admission reviews for Spark pods.
+const Path = "/mutate-spark-pods"
+
+// PolicyErrorMode says how an admission answers a policy error (evaluation failure or guardrail violation).
+type PolicyErrorMode string
+
+const (
+	// PolicyErrorDeny rejects the pod with the error, so no Spark pod lands unplaced. The default.
+	PolicyErrorDeny PolicyErrorMode = "deny"
+	// PolicyErrorAllow admits the pod unchanged, with a warning.
+	PolicyErrorAllow PolicyErrorMode = "allow"
+)
+
+// Handler is the admission handler for Spark pods. It is a raw admission.Handler rather than a typed
+// Defaulter: it must tell bad requests from policy errors, answer with a patch of only the fields it changed
+// (a full-pod diff costs several times the admission), and skip non-Spark pods before decoding them.
+type Handler struct {
+	Placer        *Placer
+	Metrics       *Metrics
+	OnPolicyError PolicyErrorMode
+}
+
+var _ admission.Handler = &Handler{}
+
+// Handle answers one admission request.
+func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.Response {
+	start := time.Now()
+	role := "none"
+	resp, result := h.handle(ctx, req, &role)
+	h.Metrics.Admissions.WithLabelValues(role, result).Inc()
+	h.Metrics.AdmissionLatency.WithLabelValues(role).Observe(time.Since(start).Seconds())
+	return resp
+}
+
+func (h *Handler) handle(ctx context.Context, req admission.Request, role *string) (admission.Response, string) {
+	log := ctrl.LoggerFrom(ctx).WithValues("namespace", req.Namespace, "name", req.Name, "uid", req.UID)
+	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Resource.Resource != "pods" || req.SubResource != "" {
+		return admission.Allowed(fmt.Sprintf("sparkplace only places pods, not %s", describeKind(req))), ResultSkipped
+	}
+	if req.Operation != admissionv1.Create {
+		return admission.Allowed("sparkplace only places pods at CREATE"), ResultSkipped
+	}
+	if len(req.Object.Raw) == 0 {
+		return admission.Errored(http.StatusBadRequest, errors.New("admission request carries no pod object")), ResultError
+	}
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err)), ResultError
+	}
+	if *role = sparkRole(pod); *role == "" {
+		*role = "none"
+		return admission.Allowed("not a Spark driver or executor pod (spark-role label)"), ResultSkipped
+	}
+	out, err := h.Placer.Place(ctx, pod, req.Namespace, string(req.Operation))
+	var perr *PolicyError
+	switch {
+	case errors.As(err, &perr):
+		kind := "evaluation"
+		if perr.Guardrail {
+			kind = "guardrail"
+		}
+		h.Metrics.PolicyErrors.WithLabelValues(kind).Inc()
+		log.Error(err, "policy error", "role", *role, "onPolicyError", h.OnPolicyError)
+		if h.OnPolicyError == PolicyErrorAllow {
+			resp := admission.Allowed("")
+			resp.Warnings = []string{"sparkplace did not place this pod: " + err.Error()}
+			return resp, ResultError
+		}
+		return admission.Denied(fmt.Sprintf("sparkplace could not place this Spark %s pod (%s); ask your platform team to check the sparkplace policies", *role, err)), ResultError
+	case err != nil:
+		// Cluster state could not be read: the API server will retry or apply the failurePolicy.
+		log.Error(err, "placing pod", "role", *role)
+		return admission.Errored(http.StatusInternalServerError, err), ResultError
+	}
+	for _, rule := range out.Decision.Rules {
+		h.Metrics.RulesFired.WithLabelValues(rule).Inc()
+	}
+	if out.Denied() {
+		return admission.Denied("sparkplace policy: " + strings.Join(out.Decision.Deny, "; ")), ResultDenied
+	}
+	if len(out.Changed) == 0 {
+		return admission.Allowed("placement already applied"), ResultUnchanged
+	}
+	return admission.Patched("", patchFor(pod, out.Changed)...), ResultMutated
+}
+
+func describeKind(req admission.Request) string {
+	kind := req.Kind.Kind
+	if req.Kind.Group != "" {
+		kind += "." + req.Kind.Group
+	}
+	if req.SubResource != "" {
+		kind += " (subresource " + req.SubResource + ")"
+	}
+	return kind
+}

@@ -1,0 +1,94 @@
+package webhook
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sparkplace/sparkplace/placement"
+	"github.com/sparkplace/sparkplace/policies"
+)
+
+// Spark's pod labels (see Spark's Constants.scala).
+const (
+	LabelRole   = "spark-role"
+	LabelAppID  = "spark-app-selector"
+	LabelApp    = "spark-app-name"
+	LabelVer    = "spark-version"
+	LabelExecID = "spark-exec-id"
+
+	RoleDriver   = "driver"
+	RoleExecutor = "executor"
+)
+
+// sparkRole returns the pod's Spark role, or "" for a pod sparkplace does not place.
+func sparkRole(pod *corev1.Pod) string {
+	switch r := pod.Labels[LabelRole]; r {
+	case RoleDriver, RoleExecutor:
+		return r
+	}
+	return ""
+}
+
+// policyView reduces the pod to what placement depends on (see policies.Input): every executor of one
+// application gets the same view, so they share one cached decision.
+func policyView(pod *corev1.Pod) corev1.Pod {
+	view := corev1.Pod{}
+	view.Namespace = pod.Namespace
+	view.Annotations = pod.Annotations
+	if len(pod.Labels) > 0 {
+		view.Labels = make(map[string]string, len(pod.Labels))
+		for k, v := range pod.Labels {
+			if k != LabelExecID {
+				view.Labels[k] = v
+			}
+		}
+	}
+	spec := &view.Spec
+	spec.NodeSelector = pod.Spec.NodeSelector
+	spec.Affinity = pod.Spec.Affinity
+	spec.Tolerations = pod.Spec.Tolerations
+	spec.SecurityContext = pod.Spec.SecurityContext
+	spec.SchedulerName = pod.Spec.SchedulerName
+	spec.PriorityClassName = pod.Spec.PriorityClassName
+	for _, v := range pod.Spec.Volumes {
+		if strings.HasPrefix(v.Name, placement.LocalDirVolumePrefix) {
+			spec.Volumes = append(spec.Volumes, v)
+		}
+	}
+	spec.Containers = containerViews(pod.Spec.Containers)
+	spec.InitContainers = containerViews(pod.Spec.InitContainers)
+	return view
+}
+
+func containerViews(cs []corev1.Container) []corev1.Container {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: c.Resources, SecurityContext: c.SecurityContext}
+		for _, m := range c.VolumeMounts {
+			if strings.HasPrefix(m.Name, placement.LocalDirVolumePrefix) {
+				out[i].VolumeMounts = append(out[i].VolumeMounts, m)
+			}
+		}
+	}
+	return out
+}
+
+// buildInput assembles the policy input for a Spark pod.
+func buildInput(pod *corev1.Pod, role, operation string, ns policies.Namespace, driver policies.Driver) *policies.Input {
+	return &policies.Input{
+		Operation: operation,
+		Role:      role,
+		App: policies.App{
+			ID:           pod.Labels[LabelAppID],
+			Name:         pod.Labels[LabelApp],
+			SparkVersion: pod.Labels[LabelVer],
+		},
+		Namespace: ns,
+		Driver:    driver,
+		Pod:       policyView(pod),
+	}
+}

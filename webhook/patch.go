@@ -1,0 +1,43 @@
+package webhook
+
+import (
+	"gomodules.xyz/jsonpatch/v2"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sparkplace/sparkplace/placement"
+)
+
+// patchFor writes one JSON patch operation per changed field, carrying the field's new value whole. An "add"
+// on an existing member replaces it (RFC 6902 §4.1), so the same operation serves both cases, and the patch
+// costs what the changed fields cost, not a diff of the whole pod.
+func patchFor(pod *corev1.Pod, changed []placement.Field) []jsonpatch.JsonPatchOperation {
+	ops := make([]jsonpatch.JsonPatchOperation, 0, len(changed))
+	for _, f := range changed {
+		var path string
+		var value any
+		switch f {
+		case placement.FieldLabels:
+			path, value = "/metadata/labels", pod.Labels
+		case placement.FieldAnnotations:
+			path, value = "/metadata/annotations", pod.Annotations
+		case placement.FieldNodeSelector:
+			path, value = "/spec/nodeSelector", pod.Spec.NodeSelector
+		case placement.FieldTolerations:
+			path, value = "/spec/tolerations", pod.Spec.Tolerations
+		case placement.FieldAffinity:
+			path, value = "/spec/affinity", pod.Spec.Affinity
+		case placement.FieldVolumes:
+			path, value = "/spec/volumes", pod.Spec.Volumes
+		case placement.FieldInitContainers:
+			path, value = "/spec/initContainers", pod.Spec.InitContainers
+		case placement.FieldSchedulerName:
+			path, value = "/spec/schedulerName", pod.Spec.SchedulerName
+		case placement.FieldPriorityClassName:
+			path, value = "/spec/priorityClassName", pod.Spec.PriorityClassName
+		default:
+			continue
+		}
+		ops = append(ops, jsonpatch.JsonPatchOperation{Operation: "add", Path: path, Value: value})
+	}
+	return ops
+}
