@@ -61,7 +61,7 @@ import (
 GO
     log "kubernetes: resolving modules"
     go mod tidy >/dev/null 2>&1 || go mod tidy
-    mkdir -p "$dest.tmp"
+    rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
     for c in kube-apiserver kube-scheduler kube-controller-manager; do
       log "kubernetes: building $c"
       go build -trimpath -ldflags="-s -w" -o "$dest.tmp/$c" "k8s.io/kubernetes/cmd/$c"
@@ -84,7 +84,7 @@ build_etcd() {
     done
     printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >tools.go
     go mod tidy >/dev/null 2>&1 || go mod tidy
-    mkdir -p "$dest.tmp"
+    rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
     go build -trimpath -ldflags="-s -w" -o "$dest.tmp/etcd" go.etcd.io/etcd/server/v3
   )
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
@@ -95,11 +95,19 @@ build_kwok() {
   local dest="$cache/kwok-$KWOK_VERSION"
   if [[ -x "$dest/kwok" && -d "$dest/stages" ]]; then log "kwok v$KWOK_VERSION: cached in $dest"; return; fi
   log "kwok v$KWOK_VERSION: building (about 1 minute)"
-  mkdir -p "$dest.tmp/stages"
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp/stages"
   GOBIN="$dest.tmp" go install -trimpath -ldflags="-s -w" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
   local kdir
   kdir="$(cd "$(mktemp -d)" && go mod download -json "sigs.k8s.io/kwok@v$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
-  cp "$kdir"/kustomize/stage/node/fast/*.yaml "$kdir"/kustomize/stage/pod/fast/*.yaml "$dest.tmp/stages/"
+  # kwok refuses to start without stages. The "fast" ones make nodes Ready and pods Running at once; the lease
+  # heartbeat keeps nodes Ready (kwok renews their Leases with --node-lease-duration-seconds). Every folder has a
+  # kustomization.yaml: skip it, it is not a stage.
+  local stage_dir f
+  for stage_dir in node/fast node/heartbeat-with-lease pod/fast; do
+    for f in "$kdir/kustomize/stage/$stage_dir"/*.yaml; do
+      [[ "$(basename "$f")" == kustomization.yaml ]] || cp "$f" "$dest.tmp/stages/"
+    done
+  done
   chmod u+w "$dest.tmp/stages/"*
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
 }

@@ -1,0 +1,29 @@
+# Run `make help` for the list of targets.
+.DEFAULT_GOAL := help
+SHELL := /usr/bin/env bash
+
+CONTROL_PLANE_BIN := bin/control-plane
+# The e2e suite starts a whole control plane: allow it more than go test's default 10 minutes.
+E2E_TIMEOUT ?= 30m
+
+.PHONY: help
+help: ## List the targets.
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: control-plane
+control-plane: ## Build (or link from the per-user cache) etcd, kube-apiserver, scheduler, controller-manager, kwok.
+	@hack/build-control-plane.sh $(CONTROL_PLANE_BIN)
+
+.PHONY: e2e
+e2e: control-plane ## End-to-end tests against a real local control plane (builds what is missing).
+	go test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
+
+.PHONY: demo
+demo: control-plane ## Start a local cluster with the webhook, run a sample Spark app, print where its pods landed.
+	@go build -o bin/sparkplace ./cmd/sparkplace
+	@go build -o bin/sparkplace-demo ./e2e/cmd/demo
+	@bin/sparkplace-demo up
+
+.PHONY: demo-down
+demo-down: ## Stop the demo cluster started by `make demo`.
+	@if [[ -x bin/sparkplace-demo ]]; then bin/sparkplace-demo down; else go run ./e2e/cmd/demo down; fi

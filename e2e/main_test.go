@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sparkplace/sparkplace/e2e/framework"
+)
+
+// The suite's shared state, set up once by TestMain.
+var (
+	cp *framework.ControlPlane
+	// webhook is nil when the sparkplace binary could not be built or started; webhookErr says why.
+	webhook    *framework.Webhook
+	webhookErr error
+	// zones of the suite's fleet: DefaultFleet's three plus us-east-1d, so that four drivers can run in four
+	// different zones (the scale test).
+	zones []string
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode")
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) (code int) {
+	logf := log.New(os.Stderr, "e2e: ", log.Ltime|log.Lmicroseconds).Printf
+	suiteStart := time.Now()
+	if err := ensureControlPlaneBinaries(logf); err != nil {
+		logf("%v", err)
+		return 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var err error
+	cp, err = framework.Start(ctx, framework.Options{Logf: logf})
+	if err != nil {
+		logf("start control plane: %v", err)
+		return 1
+	}
+	dir := cp.Dir
+	defer func() {
+		if err := cp.Stop(); err != nil {
+			logf("stop control plane: %v", err)
+			code = 1
+		}
+		// Requirement: no control-plane process outlives the tests.
+		if left, err := framework.Leftovers(dir); err != nil || len(left) > 0 {
+			logf("processes outlived the suite: %v %v", left, err)
+			code = 1
+		}
+		logf("suite wall time %s", time.Since(suiteStart).Round(time.Millisecond))
+	}()
+	fleet := framework.DefaultFleet()
+	fleet.Zones = append(fleet.Zones, "us-east-1d")
+	zones = fleet.Zones
+	if err := cp.CreateFleet(ctx, fleet); err != nil {
+		logf("create fleet: %v", err)
+		return 1
+	}
+	webhook, webhookErr = startWebhook(ctx, logf)
+	if webhookErr != nil {
+		logf("sparkplace webhook unavailable, its tests will fail: %v", webhookErr)
+	}
+	return m.Run()
+}
+
+// ensureControlPlaneBinaries runs hack/build-control-plane.sh when bin/control-plane is incomplete: seconds
+// with a warm per-user cache, minutes on a fresh machine.
+func ensureControlPlaneBinaries(logf func(string, ...any)) error {
+	bin, err := framework.BinDir()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(bin, "VERSIONS")); err == nil {
+		return nil
+	}
+	root, err := framework.ModuleRoot()
+	if err != nil {
+		return err
+	}
+	logf("building the control plane into %s", bin)
+	cmd := exec.Command(filepath.Join(root, "hack", "build-control-plane.sh"), bin)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build control plane: %w", err)
+	}
+	return nil
+}
+
+// startWebhook builds ./cmd/sparkplace (unless $SPARKPLACE_BIN names a binary) and starts `sparkplace webhook`.
+func startWebhook(ctx context.Context, logf func(string, ...any)) (*framework.Webhook, error) {
+	bin := os.Getenv("SPARKPLACE_BIN")
+	if bin == "" {
+		root, err := framework.ModuleRoot()
+		if err != nil {
+			return nil, err
+		}
+		bin = filepath.Join(cp.Dir, "sparkplace")
+		start := time.Now()
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sparkplace")
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("go build ./cmd/sparkplace: %w\n%s", err, out)
+		}
+		logf("built sparkplace in %s", time.Since(start).Round(time.Millisecond))
+	}
+	w, err := cp.StartWebhook(ctx, framework.WebhookOptions{Command: []string{bin, "webhook"}})
+	if err != nil {
+		return nil, err
+	}
+	logf("webhook serving %s", w.URL())
+	return w, nil
+}
+
+// requireWebhook fails the test when the suite could not start the webhook.
+func requireWebhook(t *testing.T) *framework.Webhook {
+	t.Helper()
+	if webhook == nil {
+		t.Fatalf("sparkplace webhook not running: %v", webhookErr)
+	}
+	return webhook
+}
+
+// newNamespace creates a namespace for one test (with extra labels) and deletes it when the test ends.
+func newNamespace(t *testing.T, labels map[string]string) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	if len(name) > 50 {
+		name = name[:50]
+	}
+	name = strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%100000)
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if _, err := cp.Client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cp.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	// The ServiceAccount admission plugin refuses pods until the controller-manager made "default".
+	waitCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for {
+		if _, err := cp.Client.CoreV1().ServiceAccounts(name).Get(waitCtx, "default", metav1.GetOptions{}); err == nil {
+			return name
+		}
+		select {
+		case <-waitCtx.Done():
+			t.Fatalf("namespace %s: no default ServiceAccount: %v", name, waitCtx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
