@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -24,10 +25,11 @@ type TestSummary struct {
 func (s TestSummary) OK() bool { return s.Failed == 0 && s.Errored == 0 }
 
 // RunTests runs the Rego unit tests (test_* rules) of the bundle and writes one line per test to w, then a
-// summary line. With dir empty it runs the embedded bundle's own *_test.rego; with dir it runs the bundle as
-// an Engine with PolicyDir dir would serve it (dir's files replacing embedded files of the same name) with
-// dir's tests: a dir that replaces zone.rego should replace zone_test.rego too. Tests see the default config
-// as data.sparkplace.config (override it per test with `with data.sparkplace.config as ...`).
+// summary line. With dir empty it runs the embedded bundle's own *_test.rego. With dir it runs the tests in
+// dir's *_test.rego against the bundle as an Engine with PolicyDir dir would serve it (dir's files replacing
+// embedded files of the same name); the embedded tests' input builders (driver_input, executor_input, ...
+// in package sparkplace.placement_test) are available to them. Tests see the default config as
+// data.sparkplace.config (override it per test with `with data.sparkplace.config as ...`).
 //
 // The error is for tests that could not run (a policy that does not compile: *CompileError); failing tests
 // are counted in the summary, and the caller decides the exit code from TestSummary.OK.
@@ -72,7 +74,9 @@ func RunTests(ctx context.Context, dir string, w io.Writer) (TestSummary, error)
 	// Results arrive in any order; report them by file and line so runs are comparable.
 	var results []*tester.Result
 	for r := range ch {
-		results = append(results, r)
+		if dir == "" || isFrom(r, dir) {
+			results = append(results, r)
+		}
 	}
 	sort.Slice(results, func(i, j int) bool {
 		a, b := results[i].Location, results[j].Location
@@ -109,4 +113,9 @@ func RunTests(ctx context.Context, dir string, w io.Writer) (TestSummary, error)
 	}
 	fmt.Fprintf(w, "%d passed, %d failed, %d errored, %d skipped\n", sum.Passed, sum.Failed, sum.Errored, sum.Skipped)
 	return sum, ctx.Err()
+}
+
+// isFrom reports whether a test result comes from a file in dir (rather than the embedded bundle).
+func isFrom(r *tester.Result, dir string) bool {
+	return r.Location != nil && filepath.Dir(r.Location.File) == filepath.Clean(dir)
 }

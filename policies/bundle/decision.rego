@@ -19,26 +19,28 @@ default init_containers := []
 default decision := {}
 
 # A pod the policy refuses gets only the reasons (and the rules that led there).
-decision := {"deny": sort(deny), "rules": sort(rules)} if {
+decision := without_empty({"deny": sort(deny), "rules": sort(rules)}) if {
 	role
 	count(deny) > 0
 } else := placed if role
 
-# placed drops empty fields so the decision (and the pod annotation) shows only what applies.
-placed := {key: value |
-	some key, value in {
-		"nodeSelector": node_selector,
-		"labels": labels,
-		"tolerations": [t | some t in tolerations],
-		"nodeAffinity": [r | some r in node_affinity],
-		"podAffinity": [t | some t in pod_affinity],
-		"localDirs": local_dirs,
-		"initContainers": init_containers,
-		"rules": sort(rules),
-	}
+# placed is the decision for a pod the policy accepts.
+placed := without_empty({
+	"nodeSelector": node_selector,
+	"labels": labels,
+	"tolerations": [t | some t in tolerations],
+	"nodeAffinity": [r | some r in node_affinity],
+	"podAffinity": [t | some t in pod_affinity],
+	"localDirs": local_dirs,
+	"initContainers": init_containers,
+	"rules": sort(rules),
+})
+
+# without_empty drops empty fields so the decision (and the pod annotation) shows only what applies.
+without_empty(fields) := {key: value |
+	some key, value in fields
 	not empty(value)
 }
-
 empty(value) if value == null
 
 empty(value) if count(value) == 0
