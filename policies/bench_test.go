@@ -1,0 +1,69 @@
+package policies
+
+import (
+	"context"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// benchInput is a reduced Spark 3.5 executor as the webhook builds it: labels, resources, security context,
+// the local-dir volume and its mount.
+func benchInput() *Input {
+	in := makeInput("executor").profile("nvme").driverZone("us-east-1a").localDirs().runAs(185, 185).obj()
+	in.Pod.Labels["spark-exec-resourceprofile-id"] = "0"
+	in.Pod.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1408Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1408Mi")},
+	}
+	return in
+}
+
+// BenchmarkDecideCacheHit is every executor of an application after the first.
+func BenchmarkDecideCacheHit(b *testing.B) {
+	e := newEngine(b, Options{})
+	ctx := context.Background()
+	in := benchInput()
+	if _, err := e.Decide(ctx, in); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Decide(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecideCacheMiss is a full Rego evaluation (the first pod of an application, or any driver).
+func BenchmarkDecideCacheMiss(b *testing.B) {
+	e := newEngine(b, Options{CacheSize: -1})
+	ctx := context.Background()
+	in := benchInput()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.Decide(ctx, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecideCacheHitParallel checks that the cache's lock does not serialise concurrent admissions badly.
+func BenchmarkDecideCacheHitParallel(b *testing.B) {
+	e := newEngine(b, Options{})
+	ctx := context.Background()
+	in := benchInput()
+	if _, err := e.Decide(ctx, in); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := e.Decide(ctx, in); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
