@@ -1,0 +1,245 @@
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sparkplace/sparkplace/policies"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+
+var fixtures = []string{"spark-3.5-driver", "spark-3.5-executor", "spark-4.0-driver", "spark-4.0-executor"}
+
+// profiles are the bundle's profiles; "" is a pod without the profile label (the default, spot).
+var profiles = []string{"", "spot", "on-demand", "nvme", "fargate"}
+
+func readFixture(t testing.TB, name string) *corev1.Pod {
+	t.Helper()
+	path := filepath.Join("testdata", "pods", name+".yaml")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod, err := DecodePod(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+func withProfile(pod *corev1.Pod, profile string) *corev1.Pod {
+	if profile != "" {
+		pod.Labels["sparkplace.io/profile"] = profile
+	}
+	return pod
+}
+
+func newTestPlacer(t testing.TB, opts policies.Options) *Placer {
+	t.Helper()
+	engine, err := policies.New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "cluster.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reader, err := ObjectsReader("cluster.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Placer{Engine: engine, Cluster: ClusterState{Reader: reader}}
+}
+
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".yaml")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./webhook -run %s -update to create it)", err, t.Name())
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got; go test ./webhook -update rewrites it):\n%s", path, diff)
+	}
+}
+
+// TestEvaluateGolden places every Spark fixture under every profile (and under config variants that change no
+// Rego) and compares the placed pods with golden files.
+func TestEvaluateGolden(t *testing.T) {
+	variants := map[string]string{
+		"":           "",
+		"-karpenter": filepath.Join("testdata", "config", "karpenter.yaml"),
+		"-nvme-path": filepath.Join("testdata", "config", "nvme-path.yaml"),
+	}
+	for suffix, config := range variants {
+		placer := newTestPlacer(t, policies.Options{ConfigFile: config})
+		for _, fixture := range fixtures {
+			for _, profile := range profiles {
+				if suffix == "-nvme-path" && profile != "nvme" || suffix == "-karpenter" && profile != "" {
+					continue
+				}
+				name := fixture + "-" + profileName(profile) + suffix
+				t.Run(name, func(t *testing.T) {
+					pod := withProfile(readFixture(t, fixture), profile)
+					var out bytes.Buffer
+					if _, err := Evaluate(context.Background(), placer, pod, OutputYAML, &out); err != nil {
+						t.Fatal(err)
+					}
+					checkGolden(t, name, out.Bytes())
+				})
+			}
+		}
+	}
+}
+
+func profileName(p string) string {
+	if p == "" {
+		return "default"
+	}
+	return p
+}
+
+// TestConfigChangesOutput shows that config alone (no Rego edited) moves pods to other labels and paths.
+func TestConfigChangesOutput(t *testing.T) {
+	cases := map[string]struct {
+		config  string
+		profile string
+		want    func(*corev1.Pod) string
+		wantVal string
+	}{
+		"karpenter preset selects karpenter's capacity label": {
+			config: "karpenter.yaml", profile: "spot",
+			want:    func(p *corev1.Pod) string { return p.Spec.NodeSelector["karpenter.sh/capacity-type"] },
+			wantVal: "spot",
+		},
+		"nvme path moves the local dirs": {
+			config: "nvme-path.yaml", profile: "nvme",
+			want:    func(p *corev1.Pod) string { return p.Spec.Volumes[0].HostPath.Path },
+			wantVal: "/mnt/nvme0/spark",
+		},
+		"nvme node selector follows config": {
+			config: "nvme-path.yaml", profile: "nvme",
+			want:    func(p *corev1.Pod) string { return p.Spec.NodeSelector["storage"] },
+			wantVal: "local-nvme",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			placer := newTestPlacer(t, policies.Options{ConfigFile: filepath.Join("testdata", "config", tc.config)})
+			pod := withProfile(readFixture(t, "spark-3.5-executor"), tc.profile)
+			if _, err := placer.Place(context.Background(), pod, pod.Namespace, "CREATE"); err != nil {
+				t.Fatal(err)
+			}
+			if got := tc.want(pod); got != tc.wantVal {
+				t.Errorf("got %q, want %q", got, tc.wantVal)
+			}
+		})
+	}
+}
+
+// TestPatchIsIdempotent applies the webhook's JSON patch to the admitted pod, as the API server does, and
+// places the result again (reinvocation): nothing more changes, for every profile and fixture.
+func TestPatchIsIdempotent(t *testing.T) {
+	placer := newTestPlacer(t, policies.Options{})
+	for _, fixture := range fixtures {
+		for _, profile := range profiles {
+			t.Run(fixture+"-"+profileName(profile), func(t *testing.T) {
+				original := withProfile(readFixture(t, fixture), profile)
+				raw, err := json.Marshal(original)
+				if err != nil {
+					t.Fatal(err)
+				}
+				placed := original.DeepCopy()
+				out, err := placer.Place(context.Background(), placed, placed.Namespace, "CREATE")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out.Changed) == 0 {
+					t.Fatal("first placement changed nothing")
+				}
+				patch, err := json.Marshal(patchFor(placed, out.Changed))
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, err := jsonpatch.DecodePatch(patch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				patchedRaw, err := p.Apply(raw)
+				if err != nil {
+					t.Fatalf("applying the patch: %v", err)
+				}
+				var patched corev1.Pod
+				if err := json.Unmarshal(patchedRaw, &patched); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(placed, &patched); diff != "" {
+					t.Fatalf("patched pod differs from the placed pod (-placed +patched):\n%s", diff)
+				}
+				again := patched.DeepCopy()
+				out2, err := placer.Place(context.Background(), again, again.Namespace, "CREATE")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out2.Changed) != 0 {
+					t.Errorf("second placement changed %v", out2.Changed)
+				}
+				if diff := cmp.Diff(&patched, again); diff != "" {
+					t.Errorf("second placement changed the pod (-once +twice):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
+func TestEvaluateBadInput(t *testing.T) {
+	cases := map[string]struct {
+		pod     string
+		wantErr string
+	}{
+		"malformed YAML":  {pod: "apiVersion: v1\nkind: Pod\nmetadata: [name: x\n", wantErr: "bad input"},
+		"malformed JSON":  {pod: `{"apiVersion": "v1", "kind": "Pod", "metadata": {`, wantErr: "bad input"},
+		"not a pod":       {pod: "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n", wantErr: "is a Deployment, not a Pod"},
+		"two documents":   {pod: "apiVersion: v1\nkind: Pod\n---\napiVersion: v1\nkind: Pod\n", wantErr: "want one pod, found 2 documents"},
+		"empty":           {pod: "", wantErr: "no object"},
+		"no kind":         {pod: "metadata:\n  name: x\n", wantErr: "bad input"},
+		"unknown kind":    {pod: "apiVersion: example.com/v1\nkind: Widget\n", wantErr: "bad input"},
+		"wrong type":      {pod: "apiVersion: v1\nkind: Pod\nspec:\n  containers: 3\n", wantErr: "bad input"},
+		"not Spark's pod": {pod: "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nginx\n  labels:\n    app: nginx\n", wantErr: "not a Spark pod"},
+	}
+	placer := newTestPlacer(t, policies.Options{})
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			pod, err := DecodePod("pod.yaml", []byte(tc.pod))
+			if err == nil {
+				_, err = Evaluate(context.Background(), placer, pod, OutputYAML, &bytes.Buffer{})
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), "bad input") {
+				t.Errorf("error %q is not marked as bad input", err)
+			}
+		})
+	}
+}
