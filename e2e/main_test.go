@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,14 +139,20 @@ func requireWebhook(t *testing.T) *framework.Webhook {
 	return webhook
 }
 
+// invalidNameChars are what a namespace name may not hold; namespaceSeq keeps names unique within a run.
+var (
+	invalidNameChars = regexp.MustCompile(`[^a-z0-9]+`)
+	namespaceSeq     atomic.Int64
+)
+
 // newNamespace creates a namespace for one test (with extra labels) and deletes it when the test ends.
 func newNamespace(t *testing.T, labels map[string]string) string {
 	t.Helper()
-	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
+	name := strings.Trim(invalidNameChars.ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
 	if len(name) > 50 {
-		name = name[:50]
+		name = strings.TrimRight(name[:50], "-")
 	}
-	name = strings.Trim(name, "-") + fmt.Sprintf("-%d", time.Now().UnixNano()%100000)
+	name = fmt.Sprintf("%s-%d", name, namespaceSeq.Add(1))
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
 	if _, err := cp.Client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("create namespace: %v", err)

@@ -66,16 +66,17 @@ var (
 
 // Node group names of DefaultFleet.
 const (
-	GroupSystem   = "system"
-	GroupOnDemand = "spark-ondemand"
-	GroupSpot     = "spark-spot"
-	GroupSpotNVMe = "spark-spot-nvme"
-	GroupFargate  = "fargate"
+	GroupSystem       = "system"
+	GroupOnDemand     = "spark-ondemand"
+	GroupOnDemandNVMe = "spark-ondemand-nvme"
+	GroupSpot         = "spark-spot"
+	GroupSpotNVMe     = "spark-spot-nvme"
+	GroupFargate      = "fargate"
 )
 
 // DefaultFleet is a small EKS cluster in us-east-1 over three zones, per zone: one untainted system node for
-// other workloads, on-demand Spark nodes for drivers, tainted spot Spark nodes for executors, spot NVMe nodes
-// (disk=nvme, instance store) and Fargate virtual nodes (one pod each, as on EKS). Allocatable values are those
+// other workloads, on-demand Spark nodes for drivers (plain and NVMe, for drivers of NVMe jobs), tainted spot
+// Spark nodes for executors, spot NVMe nodes (disk=nvme, instance store) and Fargate virtual nodes (one pod each, as on EKS). Allocatable values are those
 // EKS reports for the instance types.
 func DefaultFleet() Fleet {
 	onDemand := map[string]string{LabelEKSCapacityType: "ON_DEMAND", LabelKarpenterCapacityType: "on-demand"}
@@ -89,6 +90,8 @@ func DefaultFleet() Fleet {
 				Labels: onDemand},
 			{Name: GroupOnDemand, Count: 2, InstanceType: "m5.2xlarge", CPU: "7910m", Memory: "30310Mi", Pods: "58",
 				Labels: merge(onDemand, spark), Taints: []corev1.Taint{SparkTaint}},
+			{Name: GroupOnDemandNVMe, Count: 1, InstanceType: "m5d.2xlarge", CPU: "7910m", Memory: "30310Mi", Pods: "58",
+				Labels: merge(onDemand, spark, map[string]string{LabelDisk: "nvme"}), Taints: []corev1.Taint{SparkTaint}},
 			{Name: GroupSpot, Count: 4, InstanceType: "m5.4xlarge", CPU: "15890m", Memory: "59843Mi", Pods: "234",
 				Labels: merge(spot, spark), Taints: []corev1.Taint{SparkTaint, SpotTaint}},
 			{Name: GroupSpotNVMe, Count: 2, InstanceType: "r5d.4xlarge", CPU: "15890m", Memory: "124880Mi", Pods: "234",
