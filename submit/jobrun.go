@@ -72,9 +72,9 @@ const (
 	managedBy      = "sparkplace"
 	kindJobRun     = "job-run"
 
-	annotationDriverPod   = "sparkplace.io/driver-pod"
-	annotationSparkAppID  = "sparkplace.io/spark-app-id"
-	annotationRequestHash = "sparkplace.io/request-hash"
+	annotationDriverPod    = "sparkplace.io/driver-pod"
+	annotationSparkAppID   = "sparkplace.io/spark-app-id"
+	annotationRequestHash  = "sparkplace.io/request-hash"
 	annotationStartTimeout = "sparkplace.io/job-start-timeout"
 
 	recordKey = "jobRun.json"

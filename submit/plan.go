@@ -2,8 +2,8 @@ package submit
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"path"
@@ -659,9 +659,9 @@ func (b *builder) build() (*Plan, error) {
 		timeout = defaultJobStartTimeout
 	}
 	rec, err := newRecordConfigMap(ns, run, map[string]string{
-		annotationDriverPod:   b.podName,
-		annotationSparkAppID:  b.appID,
-		annotationRequestHash: requestHash(b.req),
+		annotationDriverPod:    b.podName,
+		annotationSparkAppID:   b.appID,
+		annotationRequestHash:  requestHash(b.req),
 		annotationStartTimeout: timeout.String(),
 	})
 	if err != nil {
