@@ -220,8 +220,12 @@ func (e *Engine) reload(ctx context.Context, quiet bool) error {
 
 // Watch polls PolicyDir and ConfigFile every PollInterval until ctx is done and reloads when their content
 // changes (content, not mtime: a ConfigMap volume swaps a symlink). Failures go to OnReload, once per
-// distinct broken content, and do not stop the watch. Watch blocks; run it in its own goroutine.
+// distinct broken content, and do not stop the watch. Watch blocks until ctx is done (it returns at once
+// when there is neither PolicyDir nor ConfigFile); run it in its own goroutine.
 func (e *Engine) Watch(ctx context.Context) {
+	if e.opts.PolicyDir == "" && e.opts.ConfigFile == "" {
+		return // the embedded bundle never changes
+	}
 	t := time.NewTicker(e.opts.PollInterval)
 	defer t.Stop()
 	for {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -573,5 +574,29 @@ func TestRunTestsWithDir(t *testing.T) {
 	}
 	if _, err := RunTests(context.Background(), "testdata/broken", &strings.Builder{}); err == nil {
 		t.Error("RunTests on a broken policy: no error")
+	}
+}
+
+// TestCopyDecisionCoversEveryField fails when placement.Decision gains a field copyDecision does not copy.
+func TestCopyDecisionCoversEveryField(t *testing.T) {
+	full := &placement.Decision{
+		NodeSelector:      map[string]string{"a": "b"},
+		Tolerations:       []corev1.Toleration{spotToleration},
+		NodeAffinity:      zoneA,
+		PodAffinity:       driverAffinity,
+		Labels:            map[string]string{"c": "d"},
+		Annotations:       map[string]string{"e": "f"},
+		LocalDirs:         &placement.LocalDirs{Type: placement.LocalDirsEmptyDir, Medium: corev1.StorageMediumMemory},
+		InitContainers:    chownInit("1:1", "/x"),
+		SchedulerName:     "s",
+		PriorityClassName: "p",
+		Deny:              []string{"no"},
+		Rules:             []string{"r"},
+	}
+	if n := reflect.TypeFor[placement.Decision]().NumField(); n != 12 {
+		t.Fatalf("placement.Decision has %d fields; update copyDecision and this test", n)
+	}
+	if diff := cmp.Diff(full, copyDecision(full), cmpQuantities); diff != "" {
+		t.Errorf("copy differs (-want +got):\n%s", diff)
 	}
 }
