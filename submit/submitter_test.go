@@ -135,7 +135,7 @@ func TestBadInputCreatesNothing(t *testing.T) {
 		},
 		"truncated JSON":             {body: `{"name": "x", "jobDriver": {`, wantErr: "unexpected end of input"},
 		"misspelt field":             {body: `{"jobDriver": {"sparkSubmitJobDriver": {"entryPoint": "s3://b/a.py", "sparkSubmitParams": "--conf a=b"}}}`, wantErr: `unknown field "sparkSubmitParams"`},
-		"number where a string goes": {body: `{"configurationOverrides": {"applicationConfiguration": [{"classification": "spark-defaults", "properties": {"spark.executor.instances": 4}}]}}`, wantErr: `line 1, column 116: "configurationOverrides.applicationConfiguration.properties" must be a string, not a JSON number`},
+		"number where a string goes": {body: `{"configurationOverrides": {"applicationConfiguration": [{"classification": "spark-defaults", "properties": {"spark.executor.instances": 4}}]}}`, wantErr: `line 1, column 139: "configurationOverrides.applicationConfiguration.properties" must be a string, not a JSON number`},
 		"missing entryPoint":         {req: makeRequest().EntryPoint("").Obj(), wantErr: "jobDriver.sparkSubmitJobDriver.entryPoint is required"},
 		"unknown virtual cluster":    {req: makeRequest().VC("0123456789abcdefghijklmno").Obj(), wantNotFound: true, wantErr: "virtual cluster 0123456789abcdefghijklmno not found"},
 		"unparseable driver memory":  {req: makeRequest().Params("--class com.acme.sales.Rollup --driver-memory 4gigs").Obj(), wantErr: `spark.driver.memory="4gigs": unknown size unit "gigs"`},
