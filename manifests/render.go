@@ -1,0 +1,54 @@
+package manifests
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// Overlays of this package, the argument of Render.
+const (
+	// OverlaySelfSigned is the install where the webhook manages its own CA.
+	OverlaySelfSigned = "self-signed"
+	// OverlayCertManager is the install where cert-manager issues the serving certificate.
+	OverlayCertManager = "cert-manager"
+)
+
+//go:embed base overlays
+var tree embed.FS
+
+// Render builds overlays/<overlay> like `kubectl kustomize` and returns its objects in kustomize's order.
+func Render(overlay string) ([]*unstructured.Unstructured, error) {
+	mem := filesys.MakeFsInMemory()
+	err := fs.WalkDir(tree, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := tree.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return mem.WriteFile(path.Join("/", p), b)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("copying the manifests: %w", err)
+	}
+	resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(mem, path.Join("/overlays", overlay))
+	if err != nil {
+		return nil, fmt.Errorf("rendering overlay %s: %w", overlay, err)
+	}
+	var out []*unstructured.Unstructured
+	for _, r := range resources.Resources() {
+		m, err := r.Map()
+		if err != nil {
+			return nil, fmt.Errorf("rendering overlay %s: %s: %w", overlay, r.CurId(), err)
+		}
+		out = append(out, &unstructured.Unstructured{Object: m})
+	}
+	return out, nil
+}
