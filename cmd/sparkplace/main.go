@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newWebhookCmd(),
 		newPolicyCmd(),
+		newSubmitCmd(), newJobsCmd(), newVCCmd(),
 	)
 	return root
 }
