@@ -88,6 +88,8 @@ type SelfManagedOptions struct {
 	ResyncInterval time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// Log receives renewals, rotations and errors. Defaults to the logger in Start's context, else none.
+	Log logr.Logger
 }
 
 // SelfManaged is a Source that maintains its own CA and serving certificate in a Secret.
@@ -200,7 +202,11 @@ func (s *SelfManaged) NeedLeaderElection() bool { return false }
 
 // Start implements Source.
 func (s *SelfManaged) Start(ctx context.Context) error {
-	log := logr.FromContextOrDiscard(ctx).WithValues("secret", s.opts.ServiceNamespace+"/"+s.opts.SecretName)
+	log := s.opts.Log
+	if log.GetSink() == nil {
+		log = logr.FromContextOrDiscard(ctx)
+	}
+	log = log.WithValues("secret", s.opts.ServiceNamespace+"/"+s.opts.SecretName)
 	ctx = logr.NewContext(ctx, log)
 	timer := time.NewTimer(0)
 	defer timer.Stop()

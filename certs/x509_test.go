@@ -48,7 +48,7 @@ func TestNewServing(t *testing.T) {
 		lifetime     time.Duration
 		wantNotAfter time.Time
 	}{
-		"lifetime within the CA's": {lifetime: 10 * 24 * time.Hour, wantNotAfter: t0.Add(10 * 24 * time.Hour)},
+		"lifetime within the CA's":     {lifetime: 10 * 24 * time.Hour, wantNotAfter: t0.Add(10 * 24 * time.Hour)},
 		"cut short to the CA's expiry": {lifetime: 90 * 24 * time.Hour, wantNotAfter: ca.cert.NotAfter},
 	}
 	for name, tc := range cases {
