@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sparkplace/sparkplace/e2e/sparksim"
+	"github.com/sparkplace/sparkplace/placement"
+	"github.com/sparkplace/sparkplace/submit"
+)
+
+// TestSubmitJobRuns drives job runs end to end: sparkplace's submitter creates the driver from an EMR
+// StartJobRun request, the webhook places it, the simulated driver allocates executors that the webhook
+// places too, and the job run's state follows the driver: RUNNING, then COMPLETED on exit 0, FAILED/USER_ERROR
+// on exit 1, and CANCELLED with no pod left after a cancel. kwok plays the kubelet, so the driver's exit is
+// written into the pod status here, as a kubelet would.
+func TestSubmitJobRuns(t *testing.T) {
+	requireWebhook(t)
+	ctx := context.Background()
+	c, err := client.New(cp.Config, client.Options{Scheme: scheme.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := submit.New(submit.Options{Client: c, Region: "us-east-1", AccountID: "152324983118"})
+	ns := fmt.Sprintf("emr-jobs-%d", namespaceSeq.Add(1))
+	vc, err := s.CreateVirtualCluster(ctx, "e2e-analytics", ns)
+	if err != nil {
+		t.Fatalf("CreateVirtualCluster: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cp.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+
+	tests := map[string]struct {
+		exitCode   *int32 // nil: cancel the running job instead
+		wantState  submit.State
+		wantReason string
+	}{
+		"driver exits 0: COMPLETED":          {exitCode: exitCodeOf(0), wantState: submit.StateCompleted},
+		"driver exits 1: FAILED, USER_ERROR": {exitCode: exitCodeOf(1), wantState: submit.StateFailed, wantReason: submit.FailureUserError},
+		"cancelled while running: CANCELLED": {wantState: submit.StateCancelled},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			sub, err := s.StartJobRun(ctx, &submit.StartJobRunRequest{
+				Name:             "sparkpi",
+				VirtualClusterID: vc.ID,
+				ClientToken:      t.Name(),
+				ExecutionRoleARN: "arn:aws:iam::152324983118:role/emr-e2e-job-role",
+				ReleaseLabel:     "spark-3.5.3",
+				JobDriver: &submit.JobDriver{SparkSubmitJobDriver: &submit.SparkSubmitJobDriver{
+					EntryPoint:            "local:///opt/spark/examples/jars/spark-examples_2.12-3.5.3.jar",
+					EntryPointArguments:   []string{"1000"},
+					SparkSubmitParameters: "--class org.apache.spark.examples.SparkPi --conf spark.executor.instances=2 --driver-memory 2g",
+				}},
+			})
+			if err != nil {
+				t.Fatalf("StartJobRun: %v", err)
+			}
+			id := sub.Response.ID
+			driver := waitRunning(t, ns, "spark-"+id+"-driver")
+			if _, ok := driver.Pod.Annotations[placement.AnnotationKey]; !ok {
+				t.Errorf("driver %s was not placed by the webhook (no %s annotation)", driver.Pod.Name, placement.AnnotationKey)
+			}
+			if driver.capacity() != "ON_DEMAND" {
+				t.Errorf("driver on %s (%s), want ON_DEMAND capacity", driver.Node.Name, driver.capacity())
+			}
+
+			// The driver allocates its executors as Spark would from the properties the submitter wrote.
+			app := appOf(driver.Pod)
+			alloc := sparksim.Allocator{Client: cp.Client, App: app}
+			res, err := alloc.Run(ctx, 2)
+			if err != nil {
+				t.Fatalf("allocate executors: %v", err)
+			}
+			for _, p := range res.Created {
+				e := waitRunning(t, ns, p.Name)
+				if e.capacity() != "SPOT" || e.zone() != driver.zone() {
+					t.Errorf("executor %s on %s (%s, %s), want SPOT in the driver's zone %s", e.Pod.Name, e.Node.Name, e.capacity(), e.zone(), driver.zone())
+				}
+			}
+			waitState(t, s, vc.ID, id, submit.StateRunning)
+
+			if tc.exitCode == nil {
+				run, err := s.CancelJobRun(ctx, vc.ID, id)
+				if err != nil {
+					t.Fatalf("CancelJobRun: %v", err)
+				}
+				if run.State != submit.StateCancelPending && run.State != submit.StateCancelled {
+					t.Errorf("state right after cancel = %s, want CANCEL_PENDING or CANCELLED", run.State)
+				}
+			} else {
+				exitDriver(t, ns, driver.Pod.Name, *tc.exitCode)
+			}
+			run := waitState(t, s, vc.ID, id, tc.wantState)
+			if run.FailureReason != tc.wantReason {
+				t.Errorf("failureReason = %q, want %q (details %q)", run.FailureReason, tc.wantReason, run.StateDetails)
+			}
+			if tc.exitCode == nil {
+				waitNoPods(t, ns, submit.LabelJobRunID+"="+id)
+			}
+		})
+	}
+
+	runs, err := s.ListJobRuns(ctx, submit.ListJobRunsOptions{VirtualClusterID: vc.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, r := range runs {
+		states = append(states, string(r.State))
+	}
+	slices.Sort(states)
+	if want := []string{"CANCELLED", "COMPLETED", "FAILED"}; !slices.Equal(states, want) {
+		t.Errorf("job runs in states %v, want %v", states, want)
+	}
+}
+
+// appOf describes a submitted driver to the simulator, so its executors look like Spark's for this job.
+func appOf(driver *corev1.Pod) *sparksim.App {
+	app := sparksim.NewApp(driver.Labels[sparksim.LabelAppName], driver.Namespace)
+	app.ID = driver.Labels[sparksim.LabelAppSelector]
+	app.ResourcePrefix = driver.Name[:len(driver.Name)-len("-driver")]
+	app.ServiceAccount = driver.Spec.ServiceAccountName
+	app.Image = driver.Spec.Containers[0].Image
+	// What spark.kubernetes.executor.label.* in the submitted properties puts on executors.
+	app.ExecutorLabels = map[string]string{
+		submit.LabelJobRunID:         driver.Labels[submit.LabelJobRunID],
+		submit.LabelVirtualClusterID: driver.Labels[submit.LabelVirtualClusterID],
+	}
+	return app
+}
+
+// exitDriver writes what a kubelet reports when the driver container exits with code.
+func exitDriver(t *testing.T, ns, name string, code int32) {
+	t.Helper()
+	ctx := context.Background()
+	pod, err := cp.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	phase, reason := corev1.PodSucceeded, "Completed"
+	if code != 0 {
+		phase, reason = corev1.PodFailed, "Error"
+	}
+	now := metav1.Now()
+	pod.Status.Phase = phase
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+		Name: sparksim.DriverContainer, Image: pod.Spec.Containers[0].Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, FinishedAt: now}},
+	}}
+	if _, err := cp.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+		t.Fatalf("driver exit %d: %v", code, err)
+	}
+}
+
+func waitState(t *testing.T, s *submit.Submitter, vcID, id string, want submit.State) *submit.JobRun {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		run, err := s.DescribeJobRun(context.Background(), vcID, id)
+		if err != nil {
+			t.Fatalf("DescribeJobRun: %v", err)
+		}
+		if run.State == want {
+			return run
+		}
+		if run.State.Terminal() || time.Now().After(deadline) {
+			t.Fatalf("job run %s is %s (%s %s), want %s", id, run.State, run.FailureReason, run.StateDetails, want)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func waitNoPods(t *testing.T, ns, selector string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		list, err := cp.Client.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d pods with %s still there a minute after cancel", len(list.Items), selector)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+func exitCodeOf(code int32) *int32 { return &code }
