@@ -31,7 +31,7 @@ func TestGuardrailsValidate(t *testing.T) {
 			decision: &Decision{LocalDirs: &LocalDirs{Type: LocalDirsHostPath, Path: "/pv-disks/../etc"}},
 			wantErr:  []string{"must be an absolute, clean path"},
 		},
-		"relative hostPath":     {decision: &Decision{LocalDirs: &LocalDirs{Type: LocalDirsHostPath, Path: "pv-disks/local"}}, wantErr: []string{"absolute, clean"}},
+		"relative hostPath":      {decision: &Decision{LocalDirs: &LocalDirs{Type: LocalDirsHostPath, Path: "pv-disks/local"}}, wantErr: []string{"absolute, clean"}},
 		"unknown localDirs type": {decision: &Decision{LocalDirs: &LocalDirs{Type: "nfs"}}, wantErr: []string{`localDirs type "nfs"`}},
 		"privileged init container": {
 			decision: withInit(func(c *corev1.Container) { c.SecurityContext.Privileged = ptr(true) }),
@@ -42,8 +42,10 @@ func TestGuardrailsValidate(t *testing.T) {
 			wantErr:  []string{"allowPrivilegeEscalation is not allowed"},
 		},
 		"capability beyond chown": {
-			decision: withInit(func(c *corev1.Container) { c.SecurityContext.Capabilities.Add = append(c.SecurityContext.Capabilities.Add, "SYS_ADMIN") }),
-			wantErr:  []string{"capability SYS_ADMIN is not allowed"},
+			decision: withInit(func(c *corev1.Container) {
+				c.SecurityContext.Capabilities.Add = append(c.SecurityContext.Capabilities.Add, "SYS_ADMIN")
+			}),
+			wantErr: []string{"capability SYS_ADMIN is not allowed"},
 		},
 		"host port": {
 			decision: withInit(func(c *corev1.Container) { c.Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}} }),

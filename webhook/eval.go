@@ -14,7 +14,6 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/yaml"
 )
 
@@ -79,7 +78,7 @@ func ObjectsReader(name string, data []byte) (client.Reader, error) {
 			}
 		}
 	}
-	return fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(objs...).Build(), nil
+	return newObjectsReader(objs), nil
 }
 
 func splitDocuments(name string, data []byte) ([][]byte, error) {

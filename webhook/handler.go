@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
-	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -51,6 +49,9 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 
 func (h *Handler) handle(ctx context.Context, req admission.Request, role *string) (admission.Response, string) {
 	log := ctrl.LoggerFrom(ctx).WithValues("namespace", req.Namespace, "name", req.Name, "uid", req.UID)
+	if req.UID == "" || req.Kind.Kind == "" || req.Operation == "" {
+		return admission.Errored(http.StatusBadRequest, errors.New("malformed AdmissionReview: the request has no uid, kind or operation")), ResultError
+	}
 	if req.Kind.Group != "" || req.Kind.Kind != "Pod" || req.Resource.Resource != "pods" || req.SubResource != "" {
 		return admission.Allowed(fmt.Sprintf("sparkplace only places pods, not %s", describeKind(req))), ResultSkipped
 	}
@@ -60,8 +61,8 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	if len(req.Object.Raw) == 0 {
 		return admission.Errored(http.StatusBadRequest, errors.New("admission request carries no pod object")), ResultError
 	}
-	pod := &corev1.Pod{}
-	if err := json.Unmarshal(req.Object.Raw, pod); err != nil {
+	pod, err := decodeAdmittedPod(req.Object.Raw)
+	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err)), ResultError
 	}
 	if *role = sparkRole(pod); *role == "" {

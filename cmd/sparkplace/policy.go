@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/sparkplace/sparkplace/policies"
 	"github.com/sparkplace/sparkplace/webhook"
@@ -46,7 +45,7 @@ spark-role=driver|executor, a policy that does not compile, fails at runtime or 
 			if err != nil {
 				return err
 			}
-			cluster := webhook.ClusterState{Reader: fake.NewClientBuilder().Build()}
+			cluster := webhook.ClusterState{Reader: webhook.EmptyCluster()}
 			if objects != "" {
 				if cluster.Reader, err = readInput(objects, webhook.ObjectsReader); err != nil {
 					return err
