@@ -338,7 +338,26 @@ func (s *Submitter) transition(ctx context.Context, cm *corev1.ConfigMap, state 
 	if err := setRecordRun(updated, run); err != nil {
 		return err
 	}
-	if err := s.opts.Client.Update(ctx, updated); err != nil {
+	err = s.opts.Client.Update(ctx, updated)
+	if apierrors.IsConflict(err) {
+		// Someone else (a describe racing the submission, a cancel) moved the record: take theirs and
+		// apply ours on top, unless theirs is already final.
+		var latest corev1.ConfigMap
+		if err := s.opts.Client.Get(ctx, client.ObjectKeyFromObject(cm), &latest); err != nil {
+			return fmt.Errorf("re-reading job run %s: %w", run.ID, err)
+		}
+		current, err := readRecord(&latest)
+		if err != nil {
+			return err
+		}
+		*cm = latest
+		if current.run.State.Terminal() || current.run.State == state ||
+			current.run.State == StateCancelPending && !state.Terminal() {
+			return nil
+		}
+		return s.transition(ctx, cm, state, reason, details, finishedAt)
+	}
+	if err != nil {
 		return fmt.Errorf("storing state %s of job run %s: %w", state, run.ID, err)
 	}
 	*cm = *updated
