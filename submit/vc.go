@@ -59,7 +59,8 @@ const (
 var vcNamePattern = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,64}$`)
 
 // CreateVirtualCluster registers namespace as a virtual cluster, creating the namespace if needed.
-// A namespace holds one live virtual cluster; a terminated one may be replaced.
+// A namespace holds one live virtual cluster; a terminated one may be replaced, and creating the same
+// name on the same namespace again returns the existing one.
 func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace string) (*VirtualCluster, error) {
 	c, err := s.client()
 	if err != nil {
@@ -88,7 +89,11 @@ func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace st
 		return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
 	default:
 		if old, ok := ns.Labels[LabelVirtualClusterID]; ok && ns.Annotations[annotationVCState] != VirtualClusterTerminated {
-			return nil, invalidf("namespace %s is already virtual cluster %s", namespace, old)
+			if ns.Annotations[annotationVCName] == name {
+				// A retried create (the SDKs retry on timeouts) gets the virtual cluster it made.
+				return s.virtualClusterOf(&ns), nil
+			}
+			return nil, invalidf("namespace %s is already virtual cluster %s (%s)", namespace, old, ns.Annotations[annotationVCName])
 		}
 		base := ns.DeepCopy()
 		setVCMeta(&ns, id, name, now)

@@ -35,7 +35,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newWebhookCmd(),
 		newPolicyCmd(),
-		newSubmitCmd(), newJobsCmd(), newVCCmd(),
+		newSubmitCmd(), newJobsCmd(), newVCCmd(), newAPICmd(),
 	)
 	return root
 }

@@ -1,0 +1,334 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sparkplace/sparkplace/submit"
+)
+
+// Service is what the API needs from the submitter; *submit.Submitter implements it.
+type Service interface {
+	CreateVirtualCluster(ctx context.Context, name, namespace string) (*submit.VirtualCluster, error)
+	ListVirtualClusters(ctx context.Context, states ...string) ([]submit.VirtualCluster, error)
+	DescribeVirtualCluster(ctx context.Context, id string) (*submit.VirtualCluster, error)
+	DeleteVirtualCluster(ctx context.Context, id string) (*submit.VirtualCluster, error)
+	StartJobRun(ctx context.Context, req *submit.StartJobRunRequest) (*submit.Submission, error)
+	ListJobRuns(ctx context.Context, opts submit.ListJobRunsOptions) ([]submit.JobRun, error)
+	DescribeJobRun(ctx context.Context, virtualClusterID, id string) (*submit.JobRun, error)
+	CancelJobRun(ctx context.Context, virtualClusterID, id string) (*submit.JobRun, error)
+}
+
+var _ Service = (*submit.Submitter)(nil)
+
+// Options configure the handler.
+type Options struct {
+	// Service does the work. Required.
+	Service Service
+	// Logger records requests that fail on the server side. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// maxBody bounds request bodies; StartJobRun bodies are a few KiB.
+const maxBody = 1 << 20
+
+// NewHandler returns the emr-containers API as an http.Handler.
+func NewHandler(opts Options) http.Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	h := &handler{svc: opts.Service, log: opts.Logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /virtualclusters", h.createVirtualCluster)
+	mux.HandleFunc("GET /virtualclusters", h.listVirtualClusters)
+	mux.HandleFunc("GET /virtualclusters/{vc}", h.describeVirtualCluster)
+	mux.HandleFunc("DELETE /virtualclusters/{vc}", h.deleteVirtualCluster)
+	mux.HandleFunc("POST /virtualclusters/{vc}/jobruns", h.startJobRun)
+	mux.HandleFunc("GET /virtualclusters/{vc}/jobruns", h.listJobRuns)
+	mux.HandleFunc("GET /virtualclusters/{vc}/jobruns/{id}", h.describeJobRun)
+	mux.HandleFunc("DELETE /virtualclusters/{vc}/jobruns/{id}", h.cancelJobRun)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, &apiError{status: http.StatusNotFound, code: "UnknownOperationException",
+			message: fmt.Sprintf("%s %s is not an emr-containers operation served by sparkplace", r.Method, r.URL.Path)})
+	})
+	return mux
+}
+
+type handler struct {
+	svc Service
+	log *slog.Logger
+}
+
+// apiError is an error in EMR's shape.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func validation(format string, args ...any) *apiError {
+	return &apiError{status: http.StatusBadRequest, code: "ValidationException", message: fmt.Sprintf(format, args...)}
+}
+
+// classify maps the submitter's errors to EMR's: bad requests and unknown resources are both HTTP 400.
+func classify(err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case submit.IsNotFound(err):
+		return &apiError{status: http.StatusBadRequest, code: "ResourceNotFoundException", message: err.Error()}
+	case submit.IsValidation(err):
+		return validation("%s", err.Error())
+	default:
+		return &apiError{status: http.StatusInternalServerError, code: "InternalServerException", message: err.Error()}
+	}
+}
+
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	ae := classify(err)
+	if ae.status >= 500 {
+		h.log.Error("emr-containers request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	w.Header().Set("x-amzn-errortype", ae.code)
+	writeJSON(w, ae.status, map[string]string{"__type": ae.code, "message": ae.message})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	// The client has gone if this fails; there is nobody left to tell.
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func decodeBody(r *http.Request, into any) error {
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return validation("reading request body: %v", err)
+	}
+	if len(data) > maxBody {
+		return validation("request body larger than %d bytes", maxBody)
+	}
+	if len(strings.TrimSpace(string(data))) == 0 {
+		data = []byte("{}")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	if err := dec.Decode(into); err != nil {
+		return validation("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+type createVirtualClusterInput struct {
+	Name              string `json:"name"`
+	ClientToken       string `json:"clientToken"`
+	ContainerProvider struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+		Info struct {
+			EKSInfo struct {
+				Namespace string `json:"namespace"`
+			} `json:"eksInfo"`
+		} `json:"info"`
+	} `json:"containerProvider"`
+	Tags map[string]string `json:"tags"`
+}
+
+func (h *handler) createVirtualCluster(w http.ResponseWriter, r *http.Request) {
+	var in createVirtualClusterInput
+	if err := decodeBody(r, &in); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if t := in.ContainerProvider.Type; t != "" && t != "EKS" {
+		h.fail(w, r, validation("containerProvider.type %q: only EKS is supported", t))
+		return
+	}
+	ns := in.ContainerProvider.Info.EKSInfo.Namespace
+	if ns == "" {
+		h.fail(w, r, validation("containerProvider.info.eksInfo.namespace is required"))
+		return
+	}
+	vc, err := h.svc.CreateVirtualCluster(r.Context(), in.Name, ns)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": vc.ID, "name": vc.Name, "arn": vc.ARN})
+}
+
+func (h *handler) listVirtualClusters(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	vcs, err := h.svc.ListVirtualClusters(r.Context(), q["states"]...)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	after, before, err := createdRange(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	kept := []submit.VirtualCluster{}
+	for _, vc := range vcs {
+		if inRange(vc.CreatedAt, after, before) &&
+			(q.Get("containerProviderId") == "" || q.Get("containerProviderId") == vc.ContainerProvider.ID) &&
+			(q.Get("containerProviderType") == "" || q.Get("containerProviderType") == vc.ContainerProvider.Type) {
+			kept = append(kept, vc)
+		}
+	}
+	page, next, err := paginate(kept, q.Get("maxResults"), q.Get("nextToken"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		VirtualClusters []submit.VirtualCluster `json:"virtualClusters"`
+		NextToken       string                  `json:"nextToken,omitempty"`
+	}{page, next})
+}
+
+func (h *handler) describeVirtualCluster(w http.ResponseWriter, r *http.Request) {
+	vc, err := h.svc.DescribeVirtualCluster(r.Context(), r.PathValue("vc"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"virtualCluster": vc})
+}
+
+func (h *handler) deleteVirtualCluster(w http.ResponseWriter, r *http.Request) {
+	vc, err := h.svc.DeleteVirtualCluster(r.Context(), r.PathValue("vc"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": vc.ID})
+}
+
+func (h *handler) startJobRun(w http.ResponseWriter, r *http.Request) {
+	req, err := submit.DecodeStartJobRun(io.LimitReader(r.Body, maxBody))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	req.VirtualClusterID = r.PathValue("vc")
+	sub, err := h.svc.StartJobRun(r.Context(), req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sub.Response)
+}
+
+func (h *handler) listJobRuns(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	opts := submit.ListJobRunsOptions{VirtualClusterID: r.PathValue("vc")}
+	for _, s := range q["states"] {
+		opts.States = append(opts.States, submit.State(s))
+	}
+	runs, err := h.svc.ListJobRuns(r.Context(), opts)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	after, before, err := createdRange(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	kept := []submit.JobRun{}
+	for _, run := range runs {
+		if inRange(run.CreatedAt, after, before) && (q.Get("name") == "" || q.Get("name") == run.Name) {
+			kept = append(kept, run)
+		}
+	}
+	page, next, err := paginate(kept, q.Get("maxResults"), q.Get("nextToken"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		JobRuns   []submit.JobRun `json:"jobRuns"`
+		NextToken string          `json:"nextToken,omitempty"`
+	}{page, next})
+}
+
+func (h *handler) describeJobRun(w http.ResponseWriter, r *http.Request) {
+	run, err := h.svc.DescribeJobRun(r.Context(), r.PathValue("vc"), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"jobRun": run})
+}
+
+func (h *handler) cancelJobRun(w http.ResponseWriter, r *http.Request) {
+	run, err := h.svc.CancelJobRun(r.Context(), r.PathValue("vc"), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": run.ID, "virtualClusterId": run.VirtualClusterID})
+}
+
+// createdRange reads createdAfter and createdBefore (ISO-8601, as the SDKs send them).
+func createdRange(q map[string][]string) (after, before time.Time, err error) {
+	for key, dst := range map[string]*time.Time{"createdAfter": &after, "createdBefore": &before} {
+		if v := first(q[key]); v != "" {
+			t, perr := time.Parse(time.RFC3339Nano, v)
+			if perr != nil {
+				return time.Time{}, time.Time{}, validation("%s=%q is not an ISO-8601 timestamp", key, v)
+			}
+			*dst = t
+		}
+	}
+	return after, before, nil
+}
+
+func inRange(t, after, before time.Time) bool {
+	return (after.IsZero() || !t.Before(after)) && (before.IsZero() || !t.After(before))
+}
+
+// paginate pages a list already in a stable order (newest first). nextToken is the offset of the next page.
+func paginate[T any](items []T, maxResults, nextToken string) ([]T, string, error) {
+	start := 0
+	if nextToken != "" {
+		n, err := strconv.Atoi(nextToken)
+		if err != nil || n < 0 || n > len(items) {
+			return nil, "", validation("invalid nextToken %q", nextToken)
+		}
+		start = n
+	}
+	size := len(items) - start
+	if maxResults != "" {
+		n, err := strconv.Atoi(maxResults)
+		if err != nil || n < 1 {
+			return nil, "", validation("maxResults=%q must be a positive number", maxResults)
+		}
+		size = min(size, n)
+	}
+	end := start + size
+	next := ""
+	if end < len(items) {
+		next = strconv.Itoa(end)
+	}
+	return items[start:end], next, nil
+}
+
+func first(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}

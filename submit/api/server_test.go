@@ -1,0 +1,189 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/emrcontainers"
+	"github.com/aws/aws-sdk-go-v2/service/emrcontainers/types"
+	"github.com/aws/smithy-go"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	clocktesting "k8s.io/utils/clock/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	"github.com/sparkplace/sparkplace/submit"
+)
+
+// newAPI serves the API over a fake cluster and returns an SDK client pointed at it, as a user would
+// configure one (BaseEndpoint, any credentials).
+func newAPI(t *testing.T) (*emrcontainers.Client, client.Client) {
+	t.Helper()
+	c := fake.NewClientBuilder().WithScheme(scheme.Scheme).Build()
+	s := submit.New(submit.Options{
+		Client: c, Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)),
+		Random: rand.NewChaCha8([32]byte{7}), Region: "eu-west-1", AccountID: "152324983118",
+	})
+	srv := httptest.NewServer(NewHandler(Options{Service: s}))
+	t.Cleanup(srv.Close)
+	sdk := emrcontainers.New(emrcontainers.Options{
+		Region:       "eu-west-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "secret", ""),
+		HTTPClient:   srv.Client(),
+	})
+	return sdk, c
+}
+
+func TestSDKDrivesJobRuns(t *testing.T) {
+	sdk, c := newAPI(t)
+	ctx := context.Background()
+	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
+		Name: aws.String("analytics"),
+		ContainerProvider: &types.ContainerProvider{
+			Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks,
+			Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}},
+		},
+	})
+	if err != nil {
+		t.Fatalf("CreateVirtualCluster: %v", err)
+	}
+	start := &emrcontainers.StartJobRunInput{
+		VirtualClusterId: vc.Id,
+		Name:             aws.String("pi"),
+		ClientToken:      aws.String("pi-2026-11-02"),
+		ExecutionRoleArn: aws.String("arn:aws:iam::152324983118:role/emr-job-role"),
+		ReleaseLabel:     aws.String("emr-7.6.0-latest"),
+		JobDriver: &types.JobDriver{SparkSubmitJobDriver: &types.SparkSubmitJobDriver{
+			EntryPoint:            aws.String("local:///usr/lib/spark/examples/src/main/python/pi.py"),
+			SparkSubmitParameters: aws.String("--conf spark.executor.instances=2 --conf spark.executor.memory=2G"),
+		}},
+		ConfigurationOverrides: &types.ConfigurationOverrides{ApplicationConfiguration: []types.Configuration{{
+			Classification: aws.String("spark-defaults"),
+			Properties:     map[string]string{"spark.kubernetes.driver.label.sparkplace.io/profile": "on-demand"},
+		}}},
+	}
+	out, err := sdk.StartJobRun(ctx, start)
+	if err != nil {
+		t.Fatalf("StartJobRun: %v", err)
+	}
+	if !strings.HasSuffix(aws.ToString(out.Arn), "/virtualclusters/"+aws.ToString(vc.Id)+"/jobruns/"+aws.ToString(out.Id)) {
+		t.Errorf("arn %s does not name the job run", aws.ToString(out.Arn))
+	}
+	again, err := sdk.StartJobRun(ctx, start)
+	if err != nil || aws.ToString(again.Id) != aws.ToString(out.Id) {
+		t.Errorf("same clientToken: id %s, %v; want %s", aws.ToString(again.Id), err, aws.ToString(out.Id))
+	}
+	var pods corev1.PodList
+	if err := c.List(ctx, &pods, client.InNamespace("analytics")); err != nil || len(pods.Items) != 1 {
+		t.Fatalf("driver pods = %d, %v; want 1", len(pods.Items), err)
+	}
+
+	desc, err := sdk.DescribeJobRun(ctx, &emrcontainers.DescribeJobRunInput{VirtualClusterId: vc.Id, Id: out.Id})
+	if err != nil {
+		t.Fatalf("DescribeJobRun: %v", err)
+	}
+	if desc.JobRun.State != types.JobRunStateSubmitted || aws.ToString(desc.JobRun.ReleaseLabel) != "emr-7.6.0-latest" || desc.JobRun.CreatedAt == nil {
+		t.Errorf("job run = state %s, release %s, created %v", desc.JobRun.State, aws.ToString(desc.JobRun.ReleaseLabel), desc.JobRun.CreatedAt)
+	}
+	list, err := sdk.ListJobRuns(ctx, &emrcontainers.ListJobRunsInput{VirtualClusterId: vc.Id, States: []types.JobRunState{types.JobRunStateSubmitted}})
+	if err != nil || len(list.JobRuns) != 1 {
+		t.Fatalf("ListJobRuns = %v, %v; want one", list, err)
+	}
+	if _, err := sdk.CancelJobRun(ctx, &emrcontainers.CancelJobRunInput{VirtualClusterId: vc.Id, Id: out.Id}); err != nil {
+		t.Fatalf("CancelJobRun: %v", err)
+	}
+	desc, err = sdk.DescribeJobRun(ctx, &emrcontainers.DescribeJobRunInput{VirtualClusterId: vc.Id, Id: out.Id})
+	if err != nil || desc.JobRun.State != types.JobRunStateCancelled {
+		t.Errorf("after cancel: %v, %v; want CANCELLED", desc, err)
+	}
+	vcs, err := sdk.ListVirtualClusters(ctx, &emrcontainers.ListVirtualClustersInput{})
+	if err != nil || len(vcs.VirtualClusters) != 1 || aws.ToString(vcs.VirtualClusters[0].Name) != "analytics" {
+		t.Errorf("ListVirtualClusters = %v, %v", vcs, err)
+	}
+	if _, err := sdk.DeleteVirtualCluster(ctx, &emrcontainers.DeleteVirtualClusterInput{Id: vc.Id}); err != nil {
+		t.Errorf("DeleteVirtualCluster: %v", err)
+	}
+}
+
+func TestSDKSeesEMRErrors(t *testing.T) {
+	sdk, _ := newAPI(t)
+	ctx := context.Background()
+	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
+		Name:              aws.String("analytics"),
+		ContainerProvider: &types.ContainerProvider{Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks, Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := func() *emrcontainers.StartJobRunInput {
+		return &emrcontainers.StartJobRunInput{
+			VirtualClusterId: vc.Id, Name: aws.String("etl"), ClientToken: aws.String("t"),
+			ExecutionRoleArn: aws.String("arn:aws:iam::152324983118:role/emr-job-role"), ReleaseLabel: aws.String("spark-3.5.3"),
+			JobDriver: &types.JobDriver{SparkSubmitJobDriver: &types.SparkSubmitJobDriver{EntryPoint: aws.String("s3://b/etl.jar"), SparkSubmitParameters: aws.String("--class Etl")}},
+		}
+	}
+	cases := map[string]struct {
+		call     func() error
+		wantCode string
+		wantMsg  string
+	}{
+		"unknown virtual cluster": {
+			call: func() error {
+				in := valid()
+				in.VirtualClusterId = aws.String("0000000000000000000000000")
+				_, err := sdk.StartJobRun(ctx, in)
+				return err
+			},
+			wantCode: "ResourceNotFoundException", wantMsg: "virtual cluster 0000000000000000000000000 not found",
+		},
+		"--conf without =": {
+			call: func() error {
+				in := valid()
+				in.JobDriver.SparkSubmitJobDriver.SparkSubmitParameters = aws.String("--class Etl --conf spark.executor.instances")
+				_, err := sdk.StartJobRun(ctx, in)
+				return err
+			},
+			wantCode: "ValidationException", wantMsg: "is not key=value",
+		},
+		"unknown job run": {
+			call: func() error {
+				_, err := sdk.DescribeJobRun(ctx, &emrcontainers.DescribeJobRunInput{VirtualClusterId: vc.Id, Id: aws.String("0000000000000000000")})
+				return err
+			},
+			wantCode: "ResourceNotFoundException", wantMsg: "job run 0000000000000000000 not found",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := tc.call()
+			var apiErr smithy.APIError
+			if !errors.As(err, &apiErr) {
+				t.Fatalf("err = %v, want an API error", err)
+			}
+			if apiErr.ErrorCode() != tc.wantCode || !strings.Contains(apiErr.ErrorMessage(), tc.wantMsg) {
+				t.Errorf("got %s %q, want %s containing %q", apiErr.ErrorCode(), apiErr.ErrorMessage(), tc.wantCode, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestInvalidJSONBody(t *testing.T) {
+	h := NewHandler(Options{Service: submit.New(submit.Options{Client: fake.NewClientBuilder().WithScheme(scheme.Scheme).Build()})})
+	body := `{"name": "nyTaxiAnalytics", "configurationOverrides": {"applicationConfiguration": [{"classification": "spark-defaults", "properties": ["spark.a": "b"]}]}}`
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/virtualclusters/abc/jobruns", strings.NewReader(body)))
+	if rec.Code != http.StatusBadRequest || rec.Header().Get("x-amzn-errortype") != "ValidationException" ||
+		!strings.Contains(rec.Body.String(), `"__type":"ValidationException"`) || !strings.Contains(rec.Body.String(), "line 1, column 146") {
+		t.Errorf("got %d %v %s", rec.Code, rec.Header(), rec.Body.String())
+	}
+}
