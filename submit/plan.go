@@ -380,10 +380,8 @@ func (b *builder) resolve() error {
 	if errs := validation.IsDNS1123Subdomain(b.podName); len(errs) > 0 {
 		return invalidf("driver pod name %q: %s", b.podName, strings.Join(errs, "; "))
 	}
+	// spark-<19-character id>-driver-svc stays well inside the 63 characters of a Service name.
 	b.serviceName = prefix + "-driver-svc"
-	if len(b.serviceName) > validation.DNS1035LabelMaxLength {
-		b.serviceName = "spark-" + id[:min(len(id), 16)] + "-driver-svc"
-	}
 	b.configMapName = "spark-drv-" + id + "-conf-map"
 
 	if sa := b.props["spark.kubernetes.authenticate.driver.serviceAccountName"]; sa != "" {

@@ -344,3 +344,41 @@ func TestVirtualClusters(t *testing.T) {
 		t.Errorf("virtual cluster (-want +got):\n%s", diff)
 	}
 }
+
+func TestObserveJobStartTimeout(t *testing.T) {
+	run := JobRun{ID: "x", State: StateSubmitted, CreatedAt: submittedAt}
+	unschedulable := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/12 nodes are available: 12 Insufficient memory.",
+	}}}}
+	pulling := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
+		Name: driverContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}},
+	}}}}
+	cases := map[string]struct {
+		pod   *corev1.Pod
+		after time.Duration
+		want  observation
+	}{
+		"unschedulable within the timeout stays SUBMITTED": {
+			pod: unschedulable, after: 14 * time.Minute,
+			want: observation{state: StateSubmitted, details: "driver pod not scheduled: 0/12 nodes are available: 12 Insufficient memory."},
+		},
+		"unschedulable past the timeout: cluster unavailable": {
+			pod: unschedulable, after: 16 * time.Minute,
+			want: observation{state: StateFailed, reason: FailureClusterUnavailable, startTimedOut: true,
+				details: "the driver did not start within job-start-timeout 15m0s (driver pod not scheduled: 0/12 nodes are available: 12 Insufficient memory.)"},
+		},
+		"image never pulled past the timeout: user error": {
+			pod: pulling, after: 16 * time.Minute,
+			want: observation{state: StateFailed, reason: FailureUserError, startTimedOut: true,
+				details: "the driver did not start within job-start-timeout 15m0s (driver container waiting: ImagePullBackOff)"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := observe(run, tc.pod, submittedAt.Add(tc.after), defaultJobStartTimeout)
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(observation{})); diff != "" {
+				t.Errorf("observation (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
