@@ -44,11 +44,16 @@ func Render(overlay string) ([]*unstructured.Unstructured, error) {
 	}
 	var out []*unstructured.Unstructured
 	for _, r := range resources.Resources() {
-		m, err := r.Map()
+		// Through JSON rather than r.Map(): kustomize's maps hold Go ints, unstructured wants int64.
+		b, err := r.MarshalJSON()
 		if err != nil {
 			return nil, fmt.Errorf("rendering overlay %s: %s: %w", overlay, r.CurId(), err)
 		}
-		out = append(out, &unstructured.Unstructured{Object: m})
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("rendering overlay %s: %s: %w", overlay, r.CurId(), err)
+		}
+		out = append(out, u)
 	}
 	return out, nil
 }

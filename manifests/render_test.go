@@ -45,7 +45,7 @@ func render(t *testing.T, overlay string) rendered {
 	}
 	out := rendered{}
 	for _, o := range objs {
-		out[o.GetKind()+"/"+o.GetName()] = o
+		out[o.GetKind()+"/"+o.GetName()] = o.DeepCopy() // panics unless every value is JSON-compatible
 	}
 	return out
 }
