@@ -75,7 +75,7 @@ func TestSubmitJobRuns(t *testing.T) {
 			}
 
 			// The driver allocates its executors as Spark would from the properties the submitter wrote.
-			app := appOf(driver.Pod)
+			app := submittedApp(driver.Pod)
 			alloc := sparksim.Allocator{Client: cp.Client, App: app}
 			res, err := alloc.Run(ctx, 2)
 			if err != nil {
@@ -87,7 +87,7 @@ func TestSubmitJobRuns(t *testing.T) {
 					t.Errorf("executor %s on %s (%s, %s), want SPOT in the driver's zone %s", e.Pod.Name, e.Node.Name, e.capacity(), e.zone(), driver.zone())
 				}
 			}
-			waitState(t, s, vc.ID, id, submit.StateRunning)
+			waitJobRunState(t, s, vc.ID, id, submit.StateRunning)
 
 			if tc.exitCode == nil {
 				run, err := s.CancelJobRun(ctx, vc.ID, id)
@@ -98,14 +98,14 @@ func TestSubmitJobRuns(t *testing.T) {
 					t.Errorf("state right after cancel = %s, want CANCEL_PENDING or CANCELLED", run.State)
 				}
 			} else {
-				exitDriver(t, ns, driver.Pod.Name, *tc.exitCode)
+				exitSubmittedDriver(t, ns, driver.Pod.Name, *tc.exitCode)
 			}
-			run := waitState(t, s, vc.ID, id, tc.wantState)
+			run := waitJobRunState(t, s, vc.ID, id, tc.wantState)
 			if run.FailureReason != tc.wantReason {
 				t.Errorf("failureReason = %q, want %q (details %q)", run.FailureReason, tc.wantReason, run.StateDetails)
 			}
 			if tc.exitCode == nil {
-				waitNoPods(t, ns, submit.LabelJobRunID+"="+id)
+				waitNoJobPods(t, ns, submit.LabelJobRunID+"="+id)
 			}
 		})
 	}
@@ -124,8 +124,8 @@ func TestSubmitJobRuns(t *testing.T) {
 	}
 }
 
-// appOf describes a submitted driver to the simulator, so its executors look like Spark's for this job.
-func appOf(driver *corev1.Pod) *sparksim.App {
+// submittedApp describes a submitted driver to the simulator, so its executors look like Spark's for this job.
+func submittedApp(driver *corev1.Pod) *sparksim.App {
 	app := sparksim.NewApp(driver.Labels[sparksim.LabelAppName], driver.Namespace)
 	app.ID = driver.Labels[sparksim.LabelAppSelector]
 	app.ResourcePrefix = driver.Name[:len(driver.Name)-len("-driver")]
@@ -139,8 +139,8 @@ func appOf(driver *corev1.Pod) *sparksim.App {
 	return app
 }
 
-// exitDriver writes what a kubelet reports when the driver container exits with code.
-func exitDriver(t *testing.T, ns, name string, code int32) {
+// exitSubmittedDriver writes what a kubelet reports when the driver container exits with code.
+func exitSubmittedDriver(t *testing.T, ns, name string, code int32) {
 	t.Helper()
 	ctx := context.Background()
 	pod, err := cp.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
@@ -162,7 +162,7 @@ func exitDriver(t *testing.T, ns, name string, code int32) {
 	}
 }
 
-func waitState(t *testing.T, s *submit.Submitter, vcID, id string, want submit.State) *submit.JobRun {
+func waitJobRunState(t *testing.T, s *submit.Submitter, vcID, id string, want submit.State) *submit.JobRun {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -180,7 +180,7 @@ func waitState(t *testing.T, s *submit.Submitter, vcID, id string, want submit.S
 	}
 }
 
-func waitNoPods(t *testing.T, ns, selector string) {
+func waitNoJobPods(t *testing.T, ns, selector string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
