@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,3 +204,64 @@ func waitNoJobPods(t *testing.T, ns, selector string) {
 }
 
 func exitCodeOf(code int32) *int32 { return &code }
+
+// TestSubmitCLI runs the commands users type: vc create, submit (the seed's pi.py request on stdin),
+// jobs describe, jobs list, jobs cancel --wait, against the real API server.
+func TestSubmitCLI(t *testing.T) {
+	requireWebhook(t)
+	bin := os.Getenv("SPARKPLACE_BIN")
+	if bin == "" {
+		bin = filepath.Join(cp.Dir, "sparkplace")
+	}
+	sparkplace := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append(args, "--kubeconfig", cp.Kubeconfig)...)
+		cmd.Stdin = strings.NewReader(stdin)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("sparkplace %v: %v\n%s", args, err, stderr.String())
+		}
+		return string(out)
+	}
+	ns := fmt.Sprintf("emr-cli-%d", namespaceSeq.Add(1))
+	t.Cleanup(func() {
+		_ = cp.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
+	})
+	var vc struct{ ID string }
+	if err := json.Unmarshal([]byte(sparkplace("", "vc", "create", "--name", "cli-analytics", "--namespace", ns)), &vc); err != nil {
+		t.Fatal(err)
+	}
+	request := `{
+  "name": "sample-job-name",
+  "virtualClusterId": "` + vc.ID + `",
+  "executionRoleArn": "arn:aws:iam::152324983118:role/emr-eks-job-execution",
+  "releaseLabel": "emr-6.3.0-latest",
+  "jobDriver": {
+    "sparkSubmitJobDriver": {
+      "entryPoint": "local:///usr/lib/spark/examples/src/main/python/pi.py",
+      "sparkSubmitParameters": "--conf spark.executor.instances=2 --conf spark.executor.memory=2G --conf spark.executor.cores=2 --conf spark.driver.cores=1"
+    }
+  }
+}`
+	var job submit.StartJobRunResponse
+	if err := json.Unmarshal([]byte(sparkplace(request, "submit", "--job-run", "-", "--region", "us-west-2")), &job); err != nil {
+		t.Fatal(err)
+	}
+	waitRunning(t, ns, "spark-"+job.ID+"-driver")
+	var desc struct{ JobRun submit.JobRun }
+	if err := json.Unmarshal([]byte(sparkplace("", "jobs", "describe", job.ID)), &desc); err != nil {
+		t.Fatal(err)
+	}
+	if desc.JobRun.State != submit.StateRunning {
+		t.Errorf("jobs describe: state %s, want RUNNING", desc.JobRun.State)
+	}
+	if out := sparkplace("", "jobs", "list", "--virtual-cluster-id", vc.ID, "--state", "running"); !strings.Contains(out, job.ID) {
+		t.Errorf("jobs list --state running does not show %s:\n%s", job.ID, out)
+	}
+	if out := sparkplace("", "jobs", "cancel", job.ID, "--wait", "1m"); !strings.Contains(out, `"state": "CANCELLED"`) {
+		t.Errorf("jobs cancel --wait printed %s, want CANCELLED", out)
+	}
+	waitNoJobPods(t, ns, submit.LabelJobRunID+"="+job.ID)
+}
