@@ -10,6 +10,32 @@ E2E_TIMEOUT ?= 30m
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
+.PHONY: build
+build: ## Build bin/sparkplace.
+	go build -o bin/sparkplace ./cmd/sparkplace
+
+.PHONY: lint
+lint: ## go vet, and gofmt must have nothing to change.
+	go vet ./...
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+.PHONY: test
+test: lint control-plane build ## Everything: unit, golden, fuzz-seed, Rego and end-to-end tests (builds what is missing).
+	go test -count=1 -timeout $(E2E_TIMEOUT) ./...
+	bin/sparkplace policy test
+
+.PHONY: unit
+unit: ## Unit tests only (no control plane).
+	go test $$(go list ./... | grep -v /e2e)
+
+.PHONY: bench
+bench: ## The admission benchmark: sparkplace's executor admission beside a no-op handler, same run.
+	go test ./webhook -run '^$$' -bench Admission -benchmem -count 10
+
+.PHONY: fuzz
+fuzz: ## Fuzz the admission handler for FUZZTIME (default 1m).
+	go test ./webhook -run '^$$' -fuzz FuzzAdmission -fuzztime $${FUZZTIME:-1m}
+
 .PHONY: control-plane
 control-plane: ## Build (or link from the per-user cache) etcd, kube-apiserver, scheduler, controller-manager, kwok.
 	@hack/build-control-plane.sh $(CONTROL_PLANE_BIN)

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
@@ -126,7 +127,9 @@ func (e *Engine) Config() map[string]any { return copyConfig(e.current.Load().co
 // context.DeadlineExceeded), no decision, or a decision with a key placement.Decision does not have.
 func (e *Engine) Decide(ctx context.Context, in *Input) (*placement.Decision, error) {
 	v := e.current.Load()
-	raw, err := json.Marshal(in)
+	// The input's JSON is both the cache key and, on a miss, Rego's input. goccy/go-json writes what
+	// encoding/json writes (map keys sorted) in about a third of the time, and this runs on every admission.
+	raw, err := gojson.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("encoding policy input: %w", err)
 	}
