@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	cmv1 "github.com/cert-manager/cert-manager/pkg/apis/certmanager/v1"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -155,5 +156,30 @@ func TestMergeBundle(t *testing.T) {
 				t.Errorf("bundle PEM round trip: %d certificates, %v", len(parsed), err)
 			}
 		})
+	}
+}
+
+// TestCertManagerNamesMatchSelfManaged: both modes put the same Service names in the serving certificate.
+func TestCertManagerNamesMatchSelfManaged(t *testing.T) {
+	objs, inject, err := CertManagerObjects(CertManagerOptions{Namespace: "ns", ServiceName: "svc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, ok := objs[len(objs)-1].(*cmv1.Certificate)
+	if !ok {
+		t.Fatalf("last object is %T, want the serving Certificate", objs[len(objs)-1])
+	}
+	s, err := NewSelfManaged(SelfManagedOptions{Secrets: newFakeAPI().secrets(), ServiceName: "svc", ServiceNamespace: "ns"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s.hosts, serving.Spec.DNSNames); diff != "" {
+		t.Errorf("DNS names (-self-managed +cert-manager):\n%s", diff)
+	}
+	if want := "ns/" + serving.Name; inject != want {
+		t.Errorf("inject annotation %q, want %q", inject, want)
+	}
+	if serving.Spec.IsCA || serving.Spec.PrivateKey.Algorithm != cmv1.ECDSAKeyAlgorithm {
+		t.Errorf("serving Certificate: isCA=%v algorithm=%s", serving.Spec.IsCA, serving.Spec.PrivateKey.Algorithm)
 	}
 }

@@ -77,6 +77,7 @@ func TestSelfSignedInstallRotatesCertificatesUnderLoad(t *testing.T) {
 	t.Logf("applied %d objects of the self-signed overlay with server-side apply in %s", len(objs), time.Since(applyStart).Round(time.Millisecond))
 
 	checkServiceAccountPermissions(ctx, t)
+	waitDeploymentPods(ctx, t)
 
 	kubeconfig := serviceAccountKubeconfig(ctx, t)
 	bin := os.Getenv("SPARKPLACE_BIN")
@@ -338,6 +339,29 @@ func serviceAccountKubeconfig(ctx context.Context, t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// waitDeploymentPods waits until the Deployment's two pods exist: the hardened pod template passed the
+// namespace's Pod Security "restricted" admission. (kwok runs them without an image; the replicas under test
+// are local processes, since this cluster has no Service networking.)
+func waitDeploymentPods(ctx context.Context, t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		pods, err := cp.Client.CoreV1().Pods(installNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=webhook"})
+		if err == nil && len(pods.Items) == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			events, _ := cp.Client.CoreV1().Events(installNamespace).List(ctx, metav1.ListOptions{})
+			var msgs []string
+			for _, e := range events.Items {
+				msgs = append(msgs, e.Reason+": "+e.Message)
+			}
+			t.Fatalf("the Deployment has no two pods after a minute (%v); events: %q", err, msgs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 func waitReady(ctx context.Context, t *testing.T, r replica) {
