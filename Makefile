@@ -20,9 +20,9 @@ lint: ## go vet, and gofmt must have nothing to change.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 .PHONY: test
-test: lint control-plane build ## Everything: unit, golden, fuzz-seed, Rego and end-to-end tests (builds what is missing).
-	go test -count=1 -timeout $(E2E_TIMEOUT) ./...
+test: lint control-plane build ## Everything: Rego, unit, golden, fuzz-seed and end-to-end tests (builds what is missing).
 	bin/sparkplace policy test
+	go test -count=1 -timeout $(E2E_TIMEOUT) ./...
 
 .PHONY: unit
 unit: ## Unit tests only (no control plane).

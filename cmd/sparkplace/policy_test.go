@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// run executes the sparkplace command line and returns its exit code (as main would) and output.
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	var ee *exitError
+	switch {
+	case err == nil:
+		return 0, out.String(), errOut.String()
+	case errors.As(err, &ee):
+		return ee.code, out.String(), err.Error()
+	default:
+		return 1, out.String(), err.Error()
+	}
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// guardrailBreakingDir replaces nvme.rego with a copy whose init container asks for CAP_SYS_ADMIN.
+func guardrailBreakingDir(t *testing.T) string {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join("..", "..", "policies", "bundle", "nvme.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(string(src), `"add": ["CHOWN"]`, `"add": ["CHOWN", "SYS_ADMIN"]`, 1)
+	if broken == string(src) {
+		t.Fatal(`nvme.rego no longer adds ["CHOWN"]; update this test`)
+	}
+	return filepath.Dir(writeFile(t, "nvme.rego", broken))
+}
+
+func TestPolicyEval(t *testing.T) {
+	const testdata = "../../webhook/testdata"
+	executor := filepath.Join(testdata, "pods", "spark-3.5-executor.yaml")
+	cluster := filepath.Join(testdata, "cluster.yaml")
+	withProfile := func(t *testing.T, profile string) string {
+		data, err := os.ReadFile(executor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return writeFile(t, "pod.yaml", strings.Replace(string(data), "    spark-role: executor\n", "    spark-role: executor\n    sparkplace.io/profile: "+profile+"\n", 1))
+	}
+	cases := map[string]struct {
+		args       func(t *testing.T) []string
+		wantCode   int
+		wantOut    string // regexp on stdout
+		wantErrMsg string // regexp on the error
+	}{
+		"executor placed in its driver's zone": {
+			args:     func(*testing.T) []string { return []string{"--pod", executor, "--objects", cluster} },
+			wantCode: 0,
+			wantOut:  `(?s)us-east-1b.*eks.amazonaws.com/capacityType: SPOT`,
+		},
+		"explain names the rules": {
+			args:     func(*testing.T) []string { return []string{"--pod", executor, "--objects", cluster, "-o", "explain"} },
+			wantCode: 0,
+			wantOut:  `(?s)driver:    pi-5c0f4a93b1d2e7f8-driver on node ip-10-0-42-17.ec2.internal in zone us-east-1b.*zone.executor-follows-driver`,
+		},
+		"patch output": {
+			args:     func(*testing.T) []string { return []string{"--pod", executor, "-o", "patch"} },
+			wantCode: 0,
+			wantOut:  `"path": "/spec/affinity"`,
+		},
+		"missing pod file": {
+			args:       func(t *testing.T) []string { return []string{"--pod", filepath.Join(t.TempDir(), "missing.yaml")} },
+			wantCode:   exitBadInput,
+			wantErrMsg: `no such file`,
+		},
+		"unknown profile is denied": {
+			args:       func(t *testing.T) []string { return []string{"--pod", withProfile(t, "gpu")} },
+			wantCode:   exitDenied,
+			wantErrMsg: `denied: .*gpu`,
+		},
+		"malformed YAML": {
+			args: func(t *testing.T) []string {
+				return []string{"--pod", writeFile(t, "pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: [name: x\n")}
+			},
+			wantCode:   exitBadInput,
+			wantErrMsg: `bad input: .*pod.yaml`,
+		},
+		"malformed JSON": {
+			args: func(t *testing.T) []string {
+				return []string{"--pod", writeFile(t, "pod.json", `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": }`)}
+			},
+			wantCode:   exitBadInput,
+			wantErrMsg: `bad input: .*pod.json`,
+		},
+		"not a pod": {
+			args: func(t *testing.T) []string {
+				return []string{"--pod", writeFile(t, "deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")}
+			},
+			wantCode:   exitBadInput,
+			wantErrMsg: `is a Deployment, not a Pod`,
+		},
+		"pod without Spark labels": {
+			args: func(t *testing.T) []string {
+				return []string{"--pod", writeFile(t, "nginx.yaml", "apiVersion: v1\nkind: Pod\nmetadata:\n  name: nginx\n  labels:\n    app: nginx\n")}
+			},
+			wantCode:   exitBadInput,
+			wantErrMsg: `not a Spark pod: the spark-role label is neither driver nor executor`,
+		},
+		"objects with an unsupported kind": {
+			args: func(t *testing.T) []string {
+				return []string{"--pod", executor, "--objects", writeFile(t, "cluster.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")}
+			},
+			wantCode:   exitBadInput,
+			wantErrMsg: `unsupported ConfigMap \(want Node, Pod or Namespace\)`,
+		},
+		"policy with a syntax error": {
+			args:       func(*testing.T) []string { return []string{"--pod", executor, "--policy-dir", "../../policies/testdata/broken"} },
+			wantCode:   exitBadInput,
+			wantErrMsg: `zone\.rego:\d+: rego_parse_error`,
+		},
+		"policy whose decision breaks a guardrail": {
+			args:       func(t *testing.T) []string { return []string{"--pod", withProfile(t, "nvme"), "--policy-dir", guardrailBreakingDir(t)} },
+			wantCode:   exitBadInput,
+			wantErrMsg: `breaks a guardrail: .*capability SYS_ADMIN is not allowed`,
+		},
+		"config with an unknown key": {
+			args:       func(t *testing.T) []string { return []string{"--pod", executor, "--config", writeFile(t, "c.yaml", "isolation:\n  enable: false\n")} },
+			wantCode:   exitBadInput,
+			wantErrMsg: `unknown key isolation.enable`,
+		},
+		"unknown output format": {
+			args:       func(*testing.T) []string { return []string{"--pod", executor, "-o", "table"} },
+			wantCode:   exitBadInput,
+			wantErrMsg: `unknown output format "table"`,
+		},
+		"no pod": {
+			args:       func(*testing.T) []string { return nil },
+			wantCode:   exitBadInput,
+			wantErrMsg: `--pod is required`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, out, errMsg := run(t, append([]string{"policy", "eval"}, tc.args(t)...)...)
+			if code != tc.wantCode {
+				t.Fatalf("exit code = %d, want %d; error: %s", code, tc.wantCode, errMsg)
+			}
+			if tc.wantOut != "" && !regexp.MustCompile(tc.wantOut).MatchString(out) {
+				t.Errorf("output does not match %q:\n%s", tc.wantOut, out)
+			}
+			if tc.wantErrMsg != "" && !regexp.MustCompile(tc.wantErrMsg).MatchString(errMsg) {
+				t.Errorf("error %q does not match %q", errMsg, tc.wantErrMsg)
+			}
+		})
+	}
+}
+
+func TestPolicyTest(t *testing.T) {
+	code, out, errMsg := run(t, "policy", "test")
+	if code != 0 {
+		t.Fatalf("exit code %d: %s", code, errMsg)
+	}
+	if !regexp.MustCompile(`(?m)^\d+ passed, 0 failed`).MatchString(out) {
+		t.Errorf("no passing summary in:\n%s", out)
+	}
+	code, _, errMsg = run(t, "policy", "test", "../../policies/testdata/broken")
+	if code != exitBadInput || !strings.Contains(errMsg, "zone.rego:") {
+		t.Errorf("broken policies: exit %d, error %q; want %d naming zone.rego:LINE", code, errMsg, exitBadInput)
+	}
+}
