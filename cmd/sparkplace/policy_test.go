@@ -131,17 +131,23 @@ func TestPolicyEval(t *testing.T) {
 			wantErrMsg: `unsupported ConfigMap \(want Node, Pod or Namespace\)`,
 		},
 		"policy with a syntax error": {
-			args:       func(*testing.T) []string { return []string{"--pod", executor, "--policy-dir", "../../policies/testdata/broken"} },
+			args: func(*testing.T) []string {
+				return []string{"--pod", executor, "--policy-dir", "../../policies/testdata/broken"}
+			},
 			wantCode:   exitBadInput,
 			wantErrMsg: `zone\.rego:\d+: rego_parse_error`,
 		},
 		"policy whose decision breaks a guardrail": {
-			args:       func(t *testing.T) []string { return []string{"--pod", withProfile(t, "nvme"), "--policy-dir", guardrailBreakingDir(t)} },
+			args: func(t *testing.T) []string {
+				return []string{"--pod", withProfile(t, "nvme"), "--policy-dir", guardrailBreakingDir(t)}
+			},
 			wantCode:   exitBadInput,
 			wantErrMsg: `breaks a guardrail: .*capability SYS_ADMIN is not allowed`,
 		},
 		"config with an unknown key": {
-			args:       func(t *testing.T) []string { return []string{"--pod", executor, "--config", writeFile(t, "c.yaml", "isolation:\n  enable: false\n")} },
+			args: func(t *testing.T) []string {
+				return []string{"--pod", executor, "--config", writeFile(t, "c.yaml", "isolation:\n  enable: false\n")}
+			},
 			wantCode:   exitBadInput,
 			wantErrMsg: `unknown key isolation.enable`,
 		},
