@@ -66,7 +66,7 @@ func runApp(t *testing.T, app *sparksim.App, executors int, alloc sparksim.Alloc
 // waitRunning waits until the pod runs and returns it with its node.
 func waitRunning(t *testing.T, namespace, name string) placed {
 	t.Helper()
-	p, err := sparksim.WaitForPod(context.Background(), cp.Client, namespace, name, 2*time.Minute, sparksim.PodRunning)
+	p, err := sparksim.WaitForPod(context.Background(), cp.Client, namespace, name, 3*time.Minute, sparksim.PodRunning)
 	if err != nil {
 		t.Fatal(err)
 	}

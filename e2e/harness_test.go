@@ -51,7 +51,7 @@ func TestPlainPodsAreUntouched(t *testing.T) {
 			if _, ok := created.Annotations[annotationPlacement]; ok {
 				t.Errorf("pod without Spark labels got a placement annotation: %v", created.Annotations)
 			}
-			got, err := sparksim.WaitForPod(ctx, cp.Client, ns, created.Name, time.Minute, sparksim.PodRunning)
+			got, err := sparksim.WaitForPod(ctx, cp.Client, ns, created.Name, 3*time.Minute, sparksim.PodRunning)
 			if err != nil {
 				t.Fatal(err)
 			}

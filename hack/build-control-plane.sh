@@ -15,7 +15,8 @@ out="${1:-$root/bin/control-plane}"
 cache="${SPARKPLACE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sparkplace}"
 mkdir -p "$out" "$cache"
 
-log() { printf '[control-plane] %s\n' "$*" >&2; }
+# log prints progress with the seconds elapsed since the script started: a cold build takes minutes.
+log() { printf '[control-plane %4ss] %s\n' "$SECONDS" "$*" >&2; }
 
 # link_into copies a cached file into the output folder: a hard link when the file systems allow it.
 link_into() { ln -f "$1" "$2" 2>/dev/null || cp -f "$1" "$2"; }
@@ -112,6 +113,14 @@ build_kwok() {
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
 }
 
+versions="$(printf 'k8s=%s etcd=%s kwok=%s' "$K8S_VERSION" "$ETCD_VERSION" "$KWOK_VERSION")"
+if [[ "$(cat "$out/VERSIONS" 2>/dev/null)" == "$versions" ]] &&
+  [[ -x "$out/kube-apiserver" && -x "$out/kube-scheduler" && -x "$out/kube-controller-manager" ]] &&
+  [[ -x "$out/etcd" && -x "$out/kwok" ]] && compgen -G "$out/kwok-stages/*.yaml" >/dev/null; then
+  log "up to date in $out ($versions)"
+  exit 0
+fi
+
 build_kubernetes
 build_etcd
 build_kwok
@@ -121,5 +130,5 @@ for f in "$cache/k8s-$K8S_VERSION"/* "$cache/etcd-$ETCD_VERSION/etcd" "$cache/kw
 done
 rm -rf "$out/kwok-stages" && mkdir -p "$out/kwok-stages"
 for f in "$cache/kwok-$KWOK_VERSION/stages"/*; do link_into "$f" "$out/kwok-stages/$(basename "$f")"; done
-printf 'k8s=%s etcd=%s kwok=%s\n' "$K8S_VERSION" "$ETCD_VERSION" "$KWOK_VERSION" >"$out/VERSIONS"
+printf '%s\n' "$versions" >"$out/VERSIONS"
 log "ready in $out ($(cat "$out/VERSIONS"))"

@@ -402,8 +402,8 @@ func (cp *ControlPlane) handleSignals() {
 	}()
 }
 
-// StopPIDFile stops the process groups recorded by a detached control plane in dir (newest first) and
-// removes the pid file. Groups already gone are skipped.
+// StopPIDFile stops the process groups recorded by a detached control plane in dir and removes the pid file.
+// Groups already gone are skipped.
 func StopPIDFile(dir string) error {
 	path := filepath.Join(dir, PIDFile)
 	b, err := os.ReadFile(path)
@@ -416,15 +416,19 @@ func StopPIDFile(dir string) error {
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		var pgid int
 		var name string
-		if _, err := fmt.Sscanf(line, "%d %s", &pgid, &name); err == nil && pgid > 1 {
+		if _, err := fmt.Sscanf(line, "%d %s", &pgid, &name); err != nil || pgid <= 1 {
+			continue
+		}
+		// A stale file (after a reboot) may name ids reused by unrelated processes: signal a group only while
+		// its leader is still one of ours, i.e. mentions dir on its command line.
+		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pgid), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), dir) {
 			pgids = append(pgids, pgid)
 		}
 	}
 	var errs []error
-	for i := len(pgids) - 1; i >= 0; i-- {
-		if err := stopGroup(pgids[i], 10*time.Second); err != nil {
-			errs = append(errs, err)
-		}
+	if err := stopGroups(pgids, 5*time.Second); err != nil {
+		errs = append(errs, err)
 	}
 	if left, err := Leftovers(dir); err != nil {
 		errs = append(errs, err)
@@ -439,24 +443,41 @@ func StopPIDFile(dir string) error {
 	return errors.Join(errs...)
 }
 
-// stopGroup stops a process group that is not our child: SIGTERM, wait up to grace, SIGKILL.
-func stopGroup(pgid int, grace time.Duration) error {
-	if !groupAlive(pgid) {
-		return nil
+// stopGroups stops process groups that are not our children, newest first (the API server before etcd, which
+// it would otherwise wait for): SIGTERM, wait up to grace, SIGKILL. The cluster is thrown away, so a short grace
+// is enough.
+func stopGroups(pgids []int, grace time.Duration) error {
+	var errs []error
+	for i := len(pgids) - 1; i >= 0; i-- {
+		pg := pgids[i]
+		_ = syscall.Kill(-pg, syscall.SIGTERM)
+		if waitGroupGone(pg, grace) {
+			continue
+		}
+		_ = syscall.Kill(-pg, syscall.SIGKILL)
+		if !waitGroupGone(pg, 5*time.Second) {
+			errs = append(errs, fmt.Errorf("process group %d survives SIGKILL", pg))
+		}
 	}
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for groupAlive(pgid) && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
+	return errors.Join(errs...)
+}
+
+// waitGroupGone waits until no process of group pg is left, or its leader is a zombie (it has exited; our
+// processes fork nothing else, and reaping an orphan is up to init, which may take a while).
+func waitGroupGone(pg int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if !groupAlive(pg) {
+			return true
+		}
+		if stat, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pg), "stat")); err == nil && isZombie(stat) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if groupAlive(pgid) {
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		time.Sleep(200 * time.Millisecond)
-	}
-	if groupAlive(pgid) {
-		return fmt.Errorf("process group %d survives SIGKILL", pgid)
-	}
-	return nil
 }
 
 // FreePorts returns n distinct free TCP ports on 127.0.0.1. They are free when returned; the processes bind

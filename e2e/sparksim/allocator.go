@@ -20,7 +20,7 @@ type Allocator struct {
 	BatchDelay time.Duration
 	// MaxFailures stops Run after this many refused creates. Defaults to the number of executors requested.
 	MaxFailures int
-	// DriverTimeout bounds the wait for the driver to be running. Defaults to 2 minutes.
+	// DriverTimeout bounds the wait for the driver to be running. Defaults to 3 minutes (a loaded scheduler).
 	DriverTimeout time.Duration
 }
 
@@ -93,7 +93,7 @@ func (al *Allocator) driverTimeout() time.Duration {
 	if al.DriverTimeout > 0 {
 		return al.DriverTimeout
 	}
-	return 2 * time.Minute
+	return 3 * time.Minute
 }
 
 // PodRunning is a WaitForPod condition: the pod is bound and Running.
