@@ -47,17 +47,21 @@ type Engine struct {
 	opts Options
 	// mu serialises reloads; evaluations only load current.
 	mu      sync.Mutex
-	current atomic.Pointer[version]
+	current atomic.Pointer[Version]
 	// failed identifies the content that last failed to load, so Watch reports a broken file once.
 	failed string
 }
 
-// version is one compiled bundle with its config and its own decision cache: a reload starts empty.
-type version struct {
-	hash   string
-	config map[string]any
-	query  rego.PreparedEvalQuery
-	cache  *decisionCache
+// Version is one compiled bundle with its config, guardrails and own decision cache (a reload starts
+// empty). A caller that needs the decision, the hash and the guardrails of one version takes them from one
+// Version (Engine.Current), so a concurrent reload cannot mix two.
+type Version struct {
+	hash       string
+	config     map[string]any
+	guardrails placement.Guardrails
+	query      rego.PreparedEvalQuery
+	cache      *decisionCache
+	timeout    time.Duration
 }
 
 // New loads, compiles and prepares the bundle. A policy that does not compile returns a *CompileError whose
@@ -85,7 +89,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) prepare(ctx context.Context, src *sources) (*version, error) {
+func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	modules, err := src.parse(false)
 	if err != nil {
 		return nil, err
@@ -109,11 +113,24 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*version, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing %s: %w", Query, err)
 	}
-	return &version{hash: src.hash, config: src.config, query: query, cache: newDecisionCache(e.opts.CacheSize)}, nil
+	guardrails, err := parseGuardrails(src.config)
+	if err != nil {
+		return nil, err
+	}
+	return &Version{hash: src.hash, config: src.config, guardrails: guardrails, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
 }
+
+// Current returns the version in effect.
+func (e *Engine) Current() *Version { return e.current.Load() }
 
 // Hash identifies the bundle and config in effect ("sha256:<hex>"), for the pod annotation.
 func (e *Engine) Hash() string { return e.current.Load().hash }
+
+// Hash identifies this version's bundle and config ("sha256:<hex>").
+func (v *Version) Hash() string { return v.hash }
+
+// Guardrails are this version's data.sparkplace.config.guardrails, which every decision must keep.
+func (v *Version) Guardrails() placement.Guardrails { return v.guardrails }
 
 // Config returns a copy of the merged config in effect (data.sparkplace.config), e.g. its "guardrails".
 // Numbers are json.Number.
@@ -126,7 +143,11 @@ func (e *Engine) Config() map[string]any { return copyConfig(e.current.Load().co
 // Errors: a runtime policy error (e.g. eval_conflict_error), an evaluation past Options.Timeout (wrapping
 // context.DeadlineExceeded), no decision, or a decision with a key placement.Decision does not have.
 func (e *Engine) Decide(ctx context.Context, in *Input) (*placement.Decision, error) {
-	v := e.current.Load()
+	return e.current.Load().Decide(ctx, in)
+}
+
+// Decide evaluates this version for one pod; see Engine.Decide.
+func (v *Version) Decide(ctx context.Context, in *Input) (*placement.Decision, error) {
 	// The input's JSON is both the cache key and, on a miss, Rego's input. goccy/go-json writes what
 	// encoding/json writes (map keys sorted) in about a third of the time, and this runs on every admission.
 	raw, err := gojson.Marshal(in)
@@ -137,7 +158,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*placement.Decision, er
 	if d, ok := v.cache.get(key); ok {
 		return copyDecision(d), nil
 	}
-	d, err := v.eval(ctx, raw, e.opts.Timeout)
+	d, err := v.eval(ctx, raw, v.timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +166,7 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*placement.Decision, er
 	return copyDecision(d), nil
 }
 
-func (v *version) eval(ctx context.Context, raw []byte, timeout time.Duration) (*placement.Decision, error) {
+func (v *Version) eval(ctx context.Context, raw []byte, timeout time.Duration) (*placement.Decision, error) {
 	input, err := ast.ValueFromReader(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("encoding policy input: %w", err)
@@ -204,7 +225,7 @@ func (e *Engine) reload(ctx context.Context, quiet bool) error {
 	if attempt == e.current.Load().hash || (quiet && attempt == e.failed) {
 		return nil
 	}
-	var v *version
+	var v *Version
 	if err == nil {
 		v, err = e.prepare(ctx, src)
 	}
@@ -239,4 +260,19 @@ func (e *Engine) Watch(ctx context.Context) {
 			_ = e.reload(ctx, true) // reported through OnReload
 		}
 	}
+}
+
+// parseGuardrails reads config.guardrails, so a malformed one fails the load rather than every admission.
+func parseGuardrails(config map[string]any) (placement.Guardrails, error) {
+	var g placement.Guardrails
+	raw, err := json.Marshal(config["guardrails"])
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&g)
+	}
+	if err != nil {
+		return g, fmt.Errorf("config guardrails: %w", err)
+	}
+	return g, nil
 }

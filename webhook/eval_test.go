@@ -106,7 +106,7 @@ func TestEvaluateGolden(t *testing.T) {
 						t.Fatal(err)
 					}
 					// The bundle hash changes with every policy edit; the golden files show placements.
-					got := strings.ReplaceAll(out.String(), placer.Engine.Hash(), "sha256:BUNDLE")
+					got := strings.ReplaceAll(out.String(), placer.Engine.Current().Hash(), "sha256:BUNDLE")
 					checkGolden(t, name, []byte(got))
 				})
 			}

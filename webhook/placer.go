@@ -2,11 +2,8 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,11 +12,10 @@ import (
 	"github.com/sparkplace/sparkplace/policies"
 )
 
-// Engine is what the Placer needs from the policy engine (policies.Engine).
+// Engine is what the Placer needs from the policy engine (policies.Engine): the version in effect, from
+// which one admission takes its decision, bundle hash and guardrails.
 type Engine interface {
-	Decide(ctx context.Context, in *policies.Input) (*placement.Decision, error)
-	Hash() string
-	Config() map[string]any
+	Current() *policies.Version
 }
 
 // ErrNotSpark is returned for a pod whose spark-role label is not driver or executor.
@@ -62,14 +58,6 @@ type Placer struct {
 	Cluster ClusterState
 	// Metrics, when set, records policy evaluation latency.
 	Metrics *Metrics
-	// guardrails caches the guardrails parsed from the engine's config, per bundle hash.
-	guardrails atomic.Pointer[hashedGuardrails]
-}
-
-type hashedGuardrails struct {
-	hash string
-	g    placement.Guardrails
-	err  error
 }
 
 // Place classifies pod, evaluates the policies for it and, unless they deny it, applies the decision and
@@ -93,9 +81,9 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 		}
 	}
 	out := &Outcome{Role: role, Input: buildInput(pod, role, operation, ns, driver)}
-	hash := p.Engine.Hash()
+	policy := p.Engine.Current()
 	start := time.Now()
-	d, err := p.Engine.Decide(ctx, out.Input)
+	d, err := policy.Decide(ctx, out.Input)
 	if p.Metrics != nil {
 		p.Metrics.PolicyLatency.Observe(time.Since(start).Seconds())
 	}
@@ -103,11 +91,7 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 		return out, &PolicyError{Err: err}
 	}
 	out.Decision = d
-	g, err := p.guardrailsFor(hash)
-	if err != nil {
-		return out, &PolicyError{Guardrail: true, Err: err}
-	}
-	if err := g.Validate(d); err != nil {
+	if err := policy.Guardrails().Validate(d); err != nil {
 		return out, &PolicyError{Guardrail: true, Err: err}
 	}
 	if out.Denied() {
@@ -115,25 +99,8 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	}
 	res := placement.Apply(pod, d)
 	out.Changed, out.Respected = res.Changed, res.Respected
-	if placement.Annotate(pod, placement.Explanation{Rules: d.Rules, Bundle: hash, Respected: res.Respected}) && !slices.Contains(out.Changed, placement.FieldAnnotations) {
+	if placement.Annotate(pod, placement.Explanation{Rules: d.Rules, Bundle: policy.Hash(), Respected: res.Respected}) && !slices.Contains(out.Changed, placement.FieldAnnotations) {
 		out.Changed = append(out.Changed, placement.FieldAnnotations)
 	}
 	return out, nil
-}
-
-// guardrailsFor parses data.sparkplace.config.guardrails once per bundle version.
-func (p *Placer) guardrailsFor(hash string) (placement.Guardrails, error) {
-	if cur := p.guardrails.Load(); cur != nil && cur.hash == hash {
-		return cur.g, cur.err
-	}
-	hg := &hashedGuardrails{hash: hash}
-	raw, err := json.Marshal(p.Engine.Config()["guardrails"])
-	if err == nil {
-		err = json.Unmarshal(raw, &hg.g)
-	}
-	if err != nil {
-		hg.err = fmt.Errorf("config guardrails: %w", err)
-	}
-	p.guardrails.Store(hg)
-	return hg.g, hg.err
 }
