@@ -5,11 +5,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkplace/sparkplace/e2e/framework"
 	"github.com/sparkplace/sparkplace/e2e/sparksim"
+	"github.com/sparkplace/sparkplace/placement"
 )
 
 // TestPlainPodsAreUntouched checks the harness itself (a pod lands where its own selector says, on a Ready
@@ -48,8 +50,13 @@ func TestPlainPodsAreUntouched(t *testing.T) {
 			if err != nil {
 				t.Fatalf("create: %v", err)
 			}
-			if _, ok := created.Annotations[annotationPlacement]; ok {
+			if _, ok := created.Annotations[placement.AnnotationKey]; ok {
 				t.Errorf("pod without Spark labels got a placement annotation: %v", created.Annotations)
+			}
+			if diff := cmp.Diff(tc.nodeSelector, created.Spec.NodeSelector); diff != "" || created.Spec.Affinity != nil ||
+				len(created.Spec.InitContainers) > 0 {
+				t.Errorf("pod without Spark labels changed: nodeSelector (-sent +admitted):\n%s affinity %+v, init containers %v",
+					diff, created.Spec.Affinity, created.Spec.InitContainers)
 			}
 			got, err := sparksim.WaitForPod(ctx, cp.Client, ns, created.Name, 3*time.Minute, sparksim.PodRunning)
 			if err != nil {

@@ -10,9 +10,6 @@ import (
 	"github.com/sparkplace/sparkplace/e2e/framework"
 )
 
-// annotationPlacement is the annotation the webhook writes on every pod it placed: JSON {"rules":[...],...}.
-const annotationPlacement = "sparkplace.io/placement"
-
 // getNode reads a node or fails the test.
 func getNode(t *testing.T, name string) *corev1.Node {
 	t.Helper()

@@ -79,11 +79,12 @@ func TestFourDriversTwoHundredExecutors(t *testing.T) {
 		misplaced := 0
 		for _, e := range execs {
 			if e.zone() != driver.zone() || e.capacity() != "SPOT" ||
-				!slices.Contains([]string{framework.GroupSpot, framework.GroupSpotNVMe}, e.group()) {
+				!slices.Contains([]string{framework.GroupSpot, framework.GroupSpotNVMe}, e.group()) ||
+				!slices.Contains(e.rules(t), "zone.executor-follows-driver") {
 				misplaced++
 				if misplaced <= 5 {
-					t.Errorf("executor %s on %s (%s, %s), want SPOT in its driver's zone %s",
-						e.Pod.Name, e.Node.Name, e.zone(), e.capacity(), driver.zone())
+					t.Errorf("executor %s on %s (%s, %s, rules %v), want SPOT in its driver's zone %s by zone.executor-follows-driver",
+						e.Pod.Name, e.Node.Name, e.zone(), e.capacity(), e.rules(t), driver.zone())
 				}
 			}
 		}
