@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -14,21 +10,20 @@ import (
 
 	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/sparkplace/sparkplace/certs"
 	"github.com/sparkplace/sparkplace/policies"
 	"github.com/sparkplace/sparkplace/webhook"
 )
 
 type webhookFlags struct {
-	kubeconfig             string
-	host                   string
-	port                   int
-	tlsCertFile            string
-	tlsKeyFile             string
+	kubeconfig string
+	host       string
+	port       int
+	certFlags
 	metricsBindAddress     string
 	healthProbeBindAddress string
 	policyFlags
@@ -70,8 +65,7 @@ pods labelled spark-role=driver|executor is changed; every other request is allo
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG)")
 	cmd.Flags().StringVar(&f.host, "bind-address", "", "address the webhook listens on (default all)")
 	cmd.Flags().IntVar(&f.port, "port", 9443, "port the webhook listens on")
-	cmd.Flags().StringVar(&f.tlsCertFile, "tls-cert-file", "/etc/sparkplace/tls/tls.crt", "serving certificate (PEM), reloaded when it changes")
-	cmd.Flags().StringVar(&f.tlsKeyFile, "tls-key-file", "/etc/sparkplace/tls/tls.key", "serving key (PEM), reloaded when it changes")
+	f.certFlags.register(cmd)
 	cmd.Flags().StringVar(&f.metricsBindAddress, "metrics-bind-address", ":8080", `address of /metrics ("0" disables)`)
 	cmd.Flags().StringVar(&f.healthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	cmd.Flags().StringVar(&f.onPolicyError, "on-policy-error", string(webhook.PolicyErrorDeny), "answer to a policy error or guardrail violation: deny (the pod is rejected with the reason) or allow (admitted unchanged, with a warning)")
@@ -105,17 +99,20 @@ func runWebhook(ctx context.Context, f *webhookFlags) error {
 	m.BundleLoaded(engine.Hash(), nil)
 	log.Info("policies loaded", "bundle", engine.Hash())
 
-	watcher, err := certwatcher.New(f.tlsCertFile, f.tlsKeyFile)
+	source, err := f.certFlags.source(cfg)
 	if err != nil {
-		return fmt.Errorf("loading the serving certificate: %w", err)
+		return err
+	}
+	if err := metrics.Registry.Register(certs.NewCollector(source)); err != nil {
+		return fmt.Errorf("registering certificate metrics: %w", err)
 	}
 	return webhook.Run(ctx, webhook.ServerOptions{
 		RestConfig:             cfg,
 		Host:                   f.host,
 		Port:                   f.port,
-		GetCertificate:         watcher.GetCertificate,
-		CertificateReady:       certificateReady(watcher.GetCertificate),
-		Runnables:              []manager.Runnable{watcher, manager.RunnableFunc(func(ctx context.Context) error { engine.Watch(ctx); return nil })},
+		GetCertificate:         source.GetCertificate,
+		CertificateReady:       certs.ReadyCheck(source),
+		Runnables:              []manager.Runnable{source, manager.RunnableFunc(func(ctx context.Context) error { engine.Watch(ctx); return nil })},
 		MetricsBindAddress:     f.metricsBindAddress,
 		HealthProbeBindAddress: f.healthProbeBindAddress,
 		Engine:                 engine,
@@ -138,27 +135,4 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("no Kubernetes configuration (in-cluster, $KUBECONFIG or --kubeconfig): %w", err)
 	}
 	return cfg, nil
-}
-
-// certificateReady fails while the serving certificate is missing or outside its validity period.
-func certificateReady(get func(*tls.ClientHelloInfo) (*tls.Certificate, error)) func(*http.Request) error {
-	return func(*http.Request) error {
-		cert, err := get(nil)
-		if err != nil {
-			return err
-		}
-		if cert == nil || len(cert.Certificate) == 0 {
-			return errors.New("no serving certificate loaded")
-		}
-		leaf := cert.Leaf
-		if leaf == nil {
-			if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-				return fmt.Errorf("parsing the serving certificate: %w", err)
-			}
-		}
-		if now := time.Now(); now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
-			return fmt.Errorf("serving certificate valid %s to %s, not now", leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
-		}
-		return nil
-	}
 }
