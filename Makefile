@@ -45,8 +45,7 @@ e2e: control-plane ## End-to-end tests against a real local control plane (build
 	go test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 .PHONY: demo
-demo: control-plane ## Start a local cluster with the webhook, run a sample Spark app, print where its pods landed.
-	@go build -o bin/sparkplace ./cmd/sparkplace
+demo: control-plane build ## Start a local cluster with the webhook, run a sample Spark app, print where its pods landed.
 	@go build -o bin/sparkplace-demo ./e2e/cmd/demo
 	@bin/sparkplace-demo up
 
