@@ -134,7 +134,7 @@ func up(ctx context.Context, root, dir string) (err error) {
 	fmt.Printf(`
 The cluster stays up. Kubeconfig: %s
   KUBECONFIG=%s kubectl get pods -n %s -o wide      (if you have kubectl)
-  curl --cacert %s --cert %s --key %s \
+  curl -s --cacert %s --cert %s --key %s \
     %s/api/v1/namespaces/%s/pods
   bin/sparkplace-demo status      (this table again)
 Logs: %s/*.log. Stop everything with: make demo-down
