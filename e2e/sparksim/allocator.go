@@ -101,9 +101,6 @@ func PodRunning(p *corev1.Pod) bool {
 	return p.Spec.NodeName != "" && p.Status.Phase == corev1.PodRunning
 }
 
-// PodScheduled is a WaitForPod condition: the pod is bound to a node.
-func PodScheduled(p *corev1.Pod) bool { return p.Spec.NodeName != "" }
-
 // WaitForPod polls the pod every 100ms until cond holds, and returns it. It fails after timeout, with the
 // pod's last state (and scheduling failure, if any) in the error.
 func WaitForPod(ctx context.Context, c kubernetes.Interface, namespace, name string, timeout time.Duration, cond func(*corev1.Pod) bool) (*corev1.Pod, error) {
