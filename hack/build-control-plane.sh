@@ -12,7 +12,7 @@ KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/bin/control-plane}"
-cache="${SPARKPLACE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sparkplace}"
+cache="${SPARKPLACE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sparkplace}"
 mkdir -p "$out" "$cache"
 
 # log prints progress with the seconds elapsed since the script started: a cold build takes minutes.

@@ -97,10 +97,29 @@ func ModuleRoot() (string, error) {
 // Start starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, and returns once the
 // API server is ready and the controller-manager has created the default ServiceAccount (without it pods are
 // refused). On error everything started so far is stopped.
-func Start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
+//
+// The ports are free when picked but bound only when the processes start: another test run on the machine
+// may take one meanwhile. Start then tries again, with new ports, up to three times.
+func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	if opts.Logf == nil {
 		opts.Logf = func(string, ...any) {}
 	}
+	for attempt := 1; ; attempt++ {
+		cp, err := start(ctx, opts)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return cp, err
+		}
+		opts.Logf("a port was taken meanwhile, starting again: %v", err)
+		if opts.Dir != "" {
+			// etcd refuses a data dir bootstrapped with other peer URLs.
+			if err := os.RemoveAll(filepath.Join(opts.Dir, "etcd")); err != nil {
+				return nil, fmt.Errorf("clean etcd data: %w", err)
+			}
+		}
+	}
+}
+
+func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	cp := &ControlPlane{opts: opts, binDir: opts.BinDir}
 	if cp.binDir == "" {
 		if cp.binDir, err = BinDir(); err != nil {
