@@ -133,7 +133,8 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 	cp.Dir = opts.Dir
 	if cp.Dir == "" {
-		if cp.Dir, err = os.MkdirTemp("", "sparkplace-e2e-"); err != nil {
+		removeStaleDirs(opts.Logf)
+		if cp.Dir, err = os.MkdirTemp("", tempDirPrefix); err != nil {
 			return nil, fmt.Errorf("temporary directory: %w", err)
 		}
 	} else if err := os.MkdirAll(cp.Dir, 0o755); err != nil {
@@ -257,6 +258,31 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	}
 	cp.opts.Logf("control plane ready in %s (dir %s)", time.Since(start).Round(time.Millisecond), cp.Dir)
 	return cp, nil
+}
+
+// tempDirPrefix names the temporary directories of control planes started without Options.Dir.
+const tempDirPrefix = "sparkplace-e2e-"
+
+// removeStaleDirs removes the temporary directories that test binaries killed without cleanups (go test's
+// -timeout panic, SIGKILL) left behind: their processes died with them, their files stay. A directory goes
+// only when it is over an hour old and no process mentions it, so runs in progress keep theirs.
+func removeStaleDirs(logf func(string, ...any)) {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), tempDirPrefix+"*"))
+	if err != nil {
+		return
+	}
+	for _, dir := range dirs {
+		info, err := os.Stat(dir)
+		if err != nil || !info.IsDir() || time.Since(info.ModTime()) < time.Hour {
+			continue
+		}
+		if left, err := Leftovers(dir); err != nil || len(left) > 0 {
+			continue
+		}
+		if err := os.RemoveAll(dir); err == nil {
+			logf("removed %s, left behind by a killed run", dir)
+		}
+	}
 }
 
 // pkiFiles are the paths written by writePKI.
@@ -447,7 +473,7 @@ func StopPIDFile(dir string) error {
 		// A stale file (after a reboot) may name ids reused by unrelated processes: signal a group only while
 		// its leader is still one of ours, i.e. mentions dir on its command line.
 		cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pgid), "cmdline"))
-		if err == nil && strings.Contains(string(cmdline), dir) {
+		if err == nil && strings.Contains(string(cmdline), filepath.Clean(dir)+"/") {
 			pgids = append(pgids, pgid)
 		}
 	}

@@ -156,10 +156,12 @@ func groupAlive(pgid int) bool {
 	return !errors.Is(syscall.Kill(-pgid, 0), syscall.ESRCH)
 }
 
-// Leftovers lists the processes (pid → command line) whose command line mentions marker. The control plane
-// passes its directory to every child (data dir, certificates, kubeconfig), so Leftovers(dir) after Stop is
-// the check that nothing outlived it.
-func Leftovers(marker string) (map[int]string, error) {
+// Leftovers lists the processes (pid → command line) whose command line mentions a path inside dir. The
+// control plane passes files of its directory to every child (data dir, certificates, kubeconfig), so
+// Leftovers(cp.Dir) after Stop is the check that nothing outlived it.
+func Leftovers(dir string) (map[int]string, error) {
+	// The trailing slash keeps /tmp/x-1 from matching /tmp/x-12/... of another run.
+	marker := filepath.Clean(dir) + "/"
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("list processes: %w", err)
