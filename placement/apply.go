@@ -141,7 +141,7 @@ func (a *applier) nodeSelector(want map[string]string) {
 
 func (a *applier) tolerations(want []corev1.Toleration) {
 	for _, t := range want {
-		if slices.ContainsFunc(a.pod.Spec.Tolerations, func(have corev1.Toleration) bool { return equality.Semantic.DeepEqual(have, t) }) {
+		if slices.ContainsFunc(a.pod.Spec.Tolerations, func(have corev1.Toleration) bool { return sameToleration(have, t) }) {
 			continue
 		}
 		a.pod.Spec.Tolerations = append(a.pod.Spec.Tolerations, t)
@@ -326,3 +326,15 @@ func sortedKeys(m map[string]string) []string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// sameToleration compares every field; it runs for each toleration of every admitted pod, where reflection
+// would cost more than the rest of Apply.
+func sameToleration(a, b corev1.Toleration) bool {
+	if a.Key != b.Key || a.Operator != b.Operator || a.Value != b.Value || a.Effect != b.Effect {
+		return false
+	}
+	if a.TolerationSeconds == nil || b.TolerationSeconds == nil {
+		return a.TolerationSeconds == b.TolerationSeconds
+	}
+	return *a.TolerationSeconds == *b.TolerationSeconds
+}

@@ -179,7 +179,7 @@ func TestPatchIsIdempotent(t *testing.T) {
 				if len(out.Changed) == 0 {
 					t.Fatal("first placement changed nothing")
 				}
-				patch, err := json.Marshal(patchFor(placed, out.Changed))
+				patch, err := marshalPatch(patchFor(placed, out.Changed))
 				if err != nil {
 					t.Fatal(err)
 				}

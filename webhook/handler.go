@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	admissionv1 "k8s.io/api/admission/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -48,7 +49,6 @@ func (h *Handler) Handle(ctx context.Context, req admission.Request) admission.R
 }
 
 func (h *Handler) handle(ctx context.Context, req admission.Request, role *string) (admission.Response, string) {
-	log := ctrl.LoggerFrom(ctx).WithValues("namespace", req.Namespace, "name", req.Name, "uid", req.UID)
 	if req.UID == "" || req.Kind.Kind == "" || req.Operation == "" {
 		return admission.Errored(http.StatusBadRequest, errors.New("malformed AdmissionReview: the request has no uid, kind or operation")), ResultError
 	}
@@ -78,7 +78,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 			kind = "guardrail"
 		}
 		h.Metrics.PolicyErrors.WithLabelValues(kind).Inc()
-		log.Error(err, "policy error", "role", *role, "onPolicyError", h.OnPolicyError)
+		logFor(ctx, req).Error(err, "policy error", "role", *role, "onPolicyError", h.OnPolicyError)
 		if h.OnPolicyError == PolicyErrorAllow {
 			resp := admission.Allowed("")
 			resp.Warnings = []string{"sparkplace did not place this pod: " + err.Error()}
@@ -87,7 +87,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 		return admission.Denied(fmt.Sprintf("sparkplace could not place this Spark %s pod (%s); ask your platform team to check the sparkplace policies", *role, err)), ResultError
 	case err != nil:
 		// Cluster state could not be read: the API server will retry or apply the failurePolicy.
-		log.Error(err, "placing pod", "role", *role)
+		logFor(ctx, req).Error(err, "placing pod", "role", *role)
 		return admission.Errored(http.StatusInternalServerError, err), ResultError
 	}
 	for _, rule := range out.Decision.Rules {
@@ -99,7 +99,14 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	if len(out.Changed) == 0 {
 		return admission.Allowed("placement already applied"), ResultUnchanged
 	}
-	return admission.Patched("", patchFor(pod, out.Changed)...), ResultMutated
+	patch, err := marshalPatch(patchFor(pod, out.Changed))
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the patch: %w", err)), ResultError
+	}
+	// Set as bytes rather than Response.Patches, which controller-runtime would encode with encoding/json.
+	resp := admission.Allowed("")
+	resp.Patch, resp.PatchType = patch, ptr(admissionv1.PatchTypeJSONPatch)
+	return resp, ResultMutated
 }
 
 func describeKind(req admission.Request) string {
@@ -112,3 +119,10 @@ func describeKind(req admission.Request) string {
 	}
 	return kind
 }
+
+// logFor is the request's logger, built only when there is something to log.
+func logFor(ctx context.Context, req admission.Request) logr.Logger {
+	return ctrl.LoggerFrom(ctx).WithValues("namespace", req.Namespace, "name", req.Name, "uid", req.UID)
+}
+
+func ptr[T any](v T) *T { return &v }

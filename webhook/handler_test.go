@@ -216,8 +216,14 @@ func TestHandle(t *testing.T) {
 			if resp.Allowed != tc.wantAllowed {
 				t.Errorf("allowed = %v, want %v (result %+v)", resp.Allowed, tc.wantAllowed, resp.Result)
 			}
+			var ops []patchOp
+			if len(resp.Patch) > 0 {
+				if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+					t.Fatalf("patch is not JSON: %v", err)
+				}
+			}
 			var paths []string
-			for _, op := range resp.Patches {
+			for _, op := range ops {
 				paths = append(paths, op.Path)
 			}
 			if strings.Join(paths, " ") != strings.Join(tc.wantPaths, " ") {
