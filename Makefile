@@ -29,8 +29,8 @@ unit: ## Unit tests only (no control plane).
 	go test $$(go list ./... | grep -v /e2e)
 
 .PHONY: bench
-bench: ## The admission benchmark: sparkplace's executor admission beside a no-op handler, same run.
-	go test ./webhook -run '^$$' -bench Admission -benchmem -count 10
+bench: ## The admission benchmark: executor admission vs a no-op handler, alternated, median ratio (COUNT=10).
+	hack/bench-ratio.sh $${COUNT:-10}
 
 .PHONY: fuzz
 fuzz: ## Fuzz the admission handler for FUZZTIME (default 1m).

@@ -24,8 +24,7 @@ func Annotate(pod *corev1.Pod, e Explanation) bool {
 		e.Rules = []string{}
 	}
 	raw, err := json.Marshal(e)
-	if err != nil {
-		// Explanation holds only strings; Marshal cannot fail.
+	if err != nil { // Explanation holds only strings and slices of them: Marshal cannot fail.
 		return false
 	}
 	if pod.Annotations[AnnotationKey] == string(raw) {

@@ -3,20 +3,13 @@ package policies
 import (
 	"context"
 	"testing"
-
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
-// benchInput is a reduced Spark 3.5 executor as the webhook builds it: labels, resources, security context,
-// the local-dir volume and its mount.
+// benchInput is a reduced Spark 3.5 executor as the webhook builds it: labels, security context, the
+// local-dir volume and its mount.
 func benchInput() *Input {
 	in := makeInput("executor").profile("nvme").driverZone("us-east-1a").localDirs().runAs(185, 185).obj()
 	in.Pod.Labels["spark-exec-resourceprofile-id"] = "0"
-	in.Pod.Spec.Containers[0].Resources = corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("1408Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1408Mi")},
-	}
 	return in
 }
 

@@ -23,7 +23,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 			if err := gojson.Unmarshal(raw, &got); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, cmp.AllowUnexported(admittedVolume{})); diff != "" {
 				t.Errorf("(-encoding/json +goccy):\n%s", diff)
 			}
 		})

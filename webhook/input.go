@@ -67,7 +67,7 @@ func containerViews(cs []corev1.Container) []corev1.Container {
 	}
 	out := make([]corev1.Container, len(cs))
 	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Image: c.Image, Resources: c.Resources, SecurityContext: c.SecurityContext}
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image, SecurityContext: c.SecurityContext}
 		for _, m := range c.VolumeMounts {
 			if strings.HasPrefix(m.Name, placement.LocalDirVolumePrefix) {
 				out[i].VolumeMounts = append(out[i].VolumeMounts, m)
