@@ -119,9 +119,16 @@ func TestSelfSignedInstallRotatesCertificatesUnderLoad(t *testing.T) {
 	var created, failed int
 	var firstErrs []string
 	end := time.Now().Add(load)
+	// The load exercises admission only: pods for a scheduler that does not exist are never bound, so the
+	// thousands of them cost the scheduler, kwok and the namespace's deletion (and the tests after this one)
+	// nothing.
+	unscheduled := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.SchedulerName = "sparkplace-e2e-admission-only"
+		return p
+	}
 	for app := 0; time.Now().Before(end); app++ {
 		a := sparksim.NewApp(fmt.Sprintf("rot-%d", app), ns)
-		driver, err := cp.Client.CoreV1().Pods(ns).Create(ctx, a.DriverPod(), metav1.CreateOptions{})
+		driver, err := cp.Client.CoreV1().Pods(ns).Create(ctx, unscheduled(a.DriverPod()), metav1.CreateOptions{})
 		record := func(err error) {
 			if err == nil {
 				created++
@@ -137,7 +144,7 @@ func TestSelfSignedInstallRotatesCertificatesUnderLoad(t *testing.T) {
 			continue
 		}
 		for id := 1; id <= 2; id++ {
-			_, err := cp.Client.CoreV1().Pods(ns).Create(ctx, a.ExecutorPod(driver, id), metav1.CreateOptions{})
+			_, err := cp.Client.CoreV1().Pods(ns).Create(ctx, unscheduled(a.ExecutorPod(driver, id)), metav1.CreateOptions{})
 			record(err)
 		}
 	}
