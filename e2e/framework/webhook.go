@@ -38,6 +38,8 @@ type WebhookOptions struct {
 	// TimeoutSeconds bounds each admission call. Defaults to 10, Spark's own API request timeout: a slower
 	// webhook would make Spark's create fail anyway.
 	TimeoutSeconds int32
+	// NamespaceSelector, when set, limits the webhook to the namespaces it selects (e.g. one test's).
+	NamespaceSelector *metav1.LabelSelector
 }
 
 // Webhook is a sparkplace webhook process served with a certificate from the control plane's CA, and the
@@ -160,6 +162,9 @@ func (w *Webhook) Stop() error {
 	return w.proc.Stop(10 * time.Second)
 }
 
+// Command is the command line the webhook runs with, before the flags the harness appends.
+func (w *Webhook) Command() []string { return w.opts.Command }
+
 // Process is the running (or last) webhook process, for its log.
 func (w *Webhook) Process() *Process { return w.proc }
 
@@ -189,6 +194,7 @@ func (w *Webhook) Configuration() *admissionregistrationv1.MutatingWebhookConfig
 			ObjectSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 				Key: "spark-role", Operator: metav1.LabelSelectorOpIn, Values: []string{"driver", "executor"},
 			}}},
+			NamespaceSelector:       w.opts.NamespaceSelector,
 			SideEffects:             &sideEffects,
 			AdmissionReviewVersions: []string{"v1"},
 			TimeoutSeconds:          &timeout,
