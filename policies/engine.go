@@ -52,12 +52,11 @@ type Engine struct {
 	failed string
 }
 
-// Version is one compiled bundle with its config, guardrails and own decision cache (a reload starts
+// Version is one compiled bundle with its config (in its store), guardrails and own decision cache (a reload starts
 // empty). A caller that needs the decision, the hash and the guardrails of one version takes them from one
 // Version (Engine.Current), so a concurrent reload cannot mix two.
 type Version struct {
 	hash       string
-	config     map[string]any
 	guardrails placement.Guardrails
 	query      rego.PreparedEvalQuery
 	cache      *decisionCache
@@ -117,7 +116,7 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: src.hash, config: src.config, guardrails: guardrails, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
+	return &Version{hash: src.hash, guardrails: guardrails, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.
@@ -131,10 +130,6 @@ func (v *Version) Hash() string { return v.hash }
 
 // Guardrails are this version's data.sparkplace.config.guardrails, which every decision must keep.
 func (v *Version) Guardrails() placement.Guardrails { return v.guardrails }
-
-// Config returns a copy of the merged config in effect (data.sparkplace.config), e.g. its "guardrails".
-// Numbers are json.Number.
-func (e *Engine) Config() map[string]any { return copyConfig(e.current.Load().config).(map[string]any) }
 
 // Decide evaluates the bundle for one pod. Equal inputs (executors of one application) are answered from a
 // cache that the next reload empties. The returned Decision is the caller's own copy: mutating it does not

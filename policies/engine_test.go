@@ -523,22 +523,20 @@ func TestWatch(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Watch did not notice the fix")
 	}
-	if got := e.Config()["preset"]; got != "karpenter" {
-		t.Errorf("config preset = %v after watch reload", got)
+	d, err := e.Decide(ctx, makeInput("driver").obj())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.NodeSelector["karpenter.sh/capacity-type"]; got != "on-demand" {
+		t.Errorf("driver nodeSelector %v after the watch reloaded preset: karpenter", d.NodeSelector)
 	}
 }
 
 func TestConfigDefaults(t *testing.T) {
 	e := newEngine(t, Options{})
-	got := e.Config()["guardrails"]
-	want := map[string]any{"allowedHostPathPrefixes": []any{"/pv-disks/"}, "allowedCapabilities": []any{"CHOWN"}}
-	if diff := cmp.Diff(want, got); diff != "" {
+	want := placement.Guardrails{AllowedHostPathPrefixes: []string{"/pv-disks/"}, AllowedCapabilities: []corev1.Capability{"CHOWN"}}
+	if diff := cmp.Diff(want, e.Current().Guardrails()); diff != "" {
 		t.Errorf("guardrails (-want +got):\n%s", diff)
-	}
-	// Config returns a copy.
-	e.Config()["preset"] = "changed"
-	if e.Config()["preset"] != "eks" {
-		t.Error("Config() exposes the engine's own map")
 	}
 	if !strings.HasPrefix(e.Hash(), "sha256:") || len(e.Hash()) != len("sha256:")+64 {
 		t.Errorf("Hash() = %q", e.Hash())
