@@ -52,9 +52,9 @@ type Engine struct {
 	failed string
 }
 
-// Version is one compiled bundle with its config (in its store), guardrails and own decision cache (a reload starts
-// empty). A caller that needs the decision, the hash and the guardrails of one version takes them from one
-// Version (Engine.Current), so a concurrent reload cannot mix two.
+// Version is one compiled bundle with its config (in its store), guardrails and own decision cache (a
+// reload starts empty). A caller that needs the decision, the hash and the guardrails of one version takes
+// them from one Version (Engine.Current), so a concurrent reload cannot mix two.
 type Version struct {
 	hash       string
 	guardrails placement.Guardrails
