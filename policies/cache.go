@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sparkplace/sparkplace/placement"
 )
@@ -63,29 +62,24 @@ func copyDecision(d *placement.Decision) *placement.Decision {
 		ld := *d.LocalDirs
 		out.LocalDirs = &ld
 	}
-	if d.Tolerations != nil {
-		out.Tolerations = make([]corev1.Toleration, len(d.Tolerations))
-		for i := range d.Tolerations {
-			d.Tolerations[i].DeepCopyInto(&out.Tolerations[i])
-		}
+	out.Tolerations = deepCopyAll(d.Tolerations)
+	out.NodeAffinity = deepCopyAll(d.NodeAffinity)
+	out.PodAffinity = deepCopyAll(d.PodAffinity)
+	out.InitContainers = deepCopyAll(d.InitContainers)
+	return out
+}
+
+// deepCopyAll deep-copies a slice of API objects with their generated DeepCopyInto; nil stays nil.
+func deepCopyAll[T any, PT interface {
+	*T
+	DeepCopyInto(*T)
+}](in []T) []T {
+	if in == nil {
+		return nil
 	}
-	if d.NodeAffinity != nil {
-		out.NodeAffinity = make([]corev1.NodeSelectorRequirement, len(d.NodeAffinity))
-		for i := range d.NodeAffinity {
-			d.NodeAffinity[i].DeepCopyInto(&out.NodeAffinity[i])
-		}
-	}
-	if d.PodAffinity != nil {
-		out.PodAffinity = make([]corev1.PodAffinityTerm, len(d.PodAffinity))
-		for i := range d.PodAffinity {
-			d.PodAffinity[i].DeepCopyInto(&out.PodAffinity[i])
-		}
-	}
-	if d.InitContainers != nil {
-		out.InitContainers = make([]corev1.Container, len(d.InitContainers))
-		for i := range d.InitContainers {
-			d.InitContainers[i].DeepCopyInto(&out.InitContainers[i])
-		}
+	out := make([]T, len(in))
+	for i := range in {
+		PT(&in[i]).DeepCopyInto(&out[i])
 	}
 	return out
 }
