@@ -157,10 +157,7 @@ func (a *App) DriverPod() *corev1.Pod {
 					{Name: "SPARK_LOCAL_DIRS", Value: localDir},
 					{Name: "SPARK_CONF_DIR", Value: "/opt/spark/conf"},
 				},
-				Resources: corev1.ResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceCPU: *resource.NewQuantity(int64(a.DriverCores), resource.DecimalSI), corev1.ResourceMemory: memory},
-					Limits:   corev1.ResourceList{corev1.ResourceMemory: memory},
-				},
+				Resources: sparkResources(a.DriverCores, memory),
 				VolumeMounts: []corev1.VolumeMount{
 					{Name: "spark-local-dir-1", MountPath: localDir},
 					{Name: "spark-conf-volume-driver", MountPath: "/opt/spark/conf"},
@@ -217,10 +214,7 @@ func (a *App) ExecutorPod(driver *corev1.Pod, id int) *corev1.Pod {
 					{Name: "SPARK_JAVA_OPT_0", Value: "-Dspark.driver.port=7078"},
 					{Name: "SPARK_LOCAL_DIRS", Value: localDir},
 				},
-				Resources: corev1.ResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceCPU: *resource.NewQuantity(int64(a.ExecutorCores), resource.DecimalSI), corev1.ResourceMemory: memory},
-					Limits:   corev1.ResourceList{corev1.ResourceMemory: memory},
-				},
+				Resources: sparkResources(a.ExecutorCores, memory),
 				VolumeMounts: []corev1.VolumeMount{
 					{Name: "spark-local-dir-1", MountPath: localDir},
 					{Name: "spark-conf-volume-exec", MountPath: "/opt/spark/conf"},
@@ -309,4 +303,13 @@ func randomHex(bytes int) string {
 func uuid() string {
 	h := randomHex(16)
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// sparkResources is what Spark requests for a driver or executor container: its cores, and memory (with
+// overhead) as both request and limit.
+func sparkResources(cores int, memory resource.Quantity) corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: *resource.NewQuantity(int64(cores), resource.DecimalSI), corev1.ResourceMemory: memory},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: memory},
+	}
 }
