@@ -25,6 +25,7 @@ const (
 	FieldInitContainers
 	FieldSchedulerName
 	FieldPriorityClassName
+	FieldTopologySpreadConstraints
 	fieldCount
 )
 
@@ -59,6 +60,8 @@ func Apply(pod *corev1.Pod, d *Decision) Result {
 	a.tolerations(d.Tolerations)
 	a.nodeAffinity(d.NodeAffinity)
 	a.podAffinity(d.PodAffinity)
+	a.preferredNodeAffinity(d.PreferredNodeAffinity)
+	a.topologySpread(d.TopologySpreadConstraints)
 	a.localDirs(d.LocalDirs)
 	a.initContainers(d.InitContainers)
 	if d.SchedulerName != "" {
@@ -233,6 +236,71 @@ func (a *applier) podAffinity(want []corev1.PodAffinityTerm) {
 		}
 		aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution = append(aff.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution, term)
 		a.changed[FieldAffinity] = true
+	}
+}
+
+func (a *applier) preferredNodeAffinity(want []corev1.PreferredSchedulingTerm) {
+	spec := &a.pod.Spec
+	userKeys := requiredNodeAffinityKeys(a.pod)
+	for k := range spec.NodeSelector {
+		userKeys[k] = struct{}{}
+	}
+	var have []corev1.PreferredSchedulingTerm
+	if spec.Affinity != nil && spec.Affinity.NodeAffinity != nil {
+		have = spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+	}
+	for _, t := range have {
+		for _, req := range t.Preference.MatchExpressions {
+			userKeys[req.Key] = struct{}{}
+		}
+	}
+	for _, term := range want {
+		if slices.ContainsFunc(have, func(h corev1.PreferredSchedulingTerm) bool { return equality.Semantic.DeepEqual(h, term) }) {
+			continue
+		}
+		if key, ok := firstKeyIn(term.Preference.MatchExpressions, userKeys); ok {
+			a.respect("node selection on %s set on the pod (decision: preferred node affinity %s)", key, preferenceString(term))
+			continue
+		}
+		aff := ensureAffinity(spec)
+		if aff.NodeAffinity == nil {
+			aff.NodeAffinity = &corev1.NodeAffinity{}
+		}
+		aff.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(aff.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution, term)
+		have = aff.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+		a.changed[FieldAffinity] = true
+	}
+}
+
+func firstKeyIn(reqs []corev1.NodeSelectorRequirement, keys map[string]struct{}) (string, bool) {
+	for _, r := range reqs {
+		if _, ok := keys[r.Key]; ok {
+			return r.Key, true
+		}
+	}
+	return "", false
+}
+
+func preferenceString(t corev1.PreferredSchedulingTerm) string {
+	parts := make([]string, 0, len(t.Preference.MatchExpressions))
+	for _, r := range t.Preference.MatchExpressions {
+		parts = append(parts, fmt.Sprintf("%s %s %v", r.Key, r.Operator, r.Values))
+	}
+	return fmt.Sprintf("%s, weight %d", strings.Join(parts, ", "), t.Weight)
+}
+
+func (a *applier) topologySpread(want []corev1.TopologySpreadConstraint) {
+	spec := &a.pod.Spec
+	for _, c := range want {
+		if slices.ContainsFunc(spec.TopologySpreadConstraints, func(h corev1.TopologySpreadConstraint) bool { return equality.Semantic.DeepEqual(h, c) }) {
+			continue
+		}
+		if slices.ContainsFunc(spec.TopologySpreadConstraints, func(h corev1.TopologySpreadConstraint) bool { return h.TopologyKey == c.TopologyKey }) {
+			a.respect("topology spread constraint on %s set on the pod (decision: maxSkew %d, %s)", c.TopologyKey, c.MaxSkew, c.WhenUnsatisfiable)
+			continue
+		}
+		spec.TopologySpreadConstraints = append(spec.TopologySpreadConstraints, c)
+		a.changed[FieldTopologySpreadConstraints] = true
 	}
 }
 

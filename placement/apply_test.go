@@ -223,6 +223,72 @@ func TestApply(t *testing.T) {
 			wantChanged:   []Field{FieldLabels, FieldAnnotations, FieldSchedulerName, FieldPriorityClassName},
 			wantRespected: []string{`label spark-role="executor" set on the pod (decision: "driver")`},
 		},
+		"driver gets a preferred zone and executors a spread over spot pools": {
+			pod: executorPod,
+			decision: &Decision{
+				PreferredNodeAffinity:     []corev1.PreferredSchedulingTerm{zonePreference("us-east-1c")},
+				TopologySpreadConstraints: []corev1.TopologySpreadConstraint{poolSpread()},
+			},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{zonePreference("us-east-1c")}}}
+				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{poolSpread()}
+			},
+			wantChanged: []Field{FieldAffinity, FieldTopologySpreadConstraints},
+		},
+		"preferred zone is added beside the user's other preferences": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{archPreference()}}}
+				return p
+			},
+			decision: &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{zonePreference("us-east-1c")}},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(p.Spec.Affinity.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution, zonePreference("us-east-1c"))
+			},
+			wantChanged: []Field{FieldAffinity},
+		},
+		"user's required zone wins over the preferred zone": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				p.Spec.Affinity = zoneTerm("us-east-1a")
+				return p
+			},
+			decision:      &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{zonePreference("us-east-1c")}},
+			wantPod:       func(*corev1.Pod) {},
+			wantRespected: []string{"node selection on topology.kubernetes.io/zone set on the pod (decision: preferred node affinity topology.kubernetes.io/zone In [us-east-1c], weight 100)"},
+		},
+		"user's zone nodeSelector wins over the preferred zone": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				p.Spec.NodeSelector = map[string]string{"topology.kubernetes.io/zone": "us-east-1b"}
+				return p
+			},
+			decision:      &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{zonePreference("us-east-1c")}},
+			wantPod:       func(*corev1.Pod) {},
+			wantRespected: []string{"node selection on topology.kubernetes.io/zone set on the pod (decision: preferred node affinity topology.kubernetes.io/zone In [us-east-1c], weight 100)"},
+		},
+		"user's preferred zone wins over sparkplace's": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{zonePreference("us-east-1a")}}}
+				return p
+			},
+			decision:      &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{zonePreference("us-east-1c")}},
+			wantPod:       func(*corev1.Pod) {},
+			wantRespected: []string{"node selection on topology.kubernetes.io/zone set on the pod (decision: preferred node affinity topology.kubernetes.io/zone In [us-east-1c], weight 100)"},
+		},
+		"user's spread on the same key is respected": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				c := poolSpread()
+				c.MaxSkew = 3
+				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{c}
+				return p
+			},
+			decision:      &Decision{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{poolSpread()}},
+			wantPod:       func(*corev1.Pod) {},
+			wantRespected: []string{"topology spread constraint on node.kubernetes.io/instance-type set on the pod (decision: maxSkew 1, ScheduleAnyway)"},
+		},
 		"empty decision changes nothing": {
 			pod:      executorPod,
 			decision: &Decision{},
@@ -258,6 +324,27 @@ func TestApply(t *testing.T) {
 				t.Errorf("second Apply respected (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func zonePreference(zone string) corev1.PreferredSchedulingTerm {
+	return corev1.PreferredSchedulingTerm{Weight: 100, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+		{Key: "topology.kubernetes.io/zone", Operator: corev1.NodeSelectorOpIn, Values: []string{zone}},
+	}}}
+}
+
+func archPreference() corev1.PreferredSchedulingTerm {
+	return corev1.PreferredSchedulingTerm{Weight: 10, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{
+		{Key: "kubernetes.io/arch", Operator: corev1.NodeSelectorOpIn, Values: []string{"arm64"}},
+	}}}
+}
+
+func poolSpread() corev1.TopologySpreadConstraint {
+	return corev1.TopologySpreadConstraint{
+		MaxSkew:           1,
+		TopologyKey:       "node.kubernetes.io/instance-type",
+		WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": "spark-8e3b5f0d2c4a4b6e9f1a7c3d5e2b4a6c", "spark-role": "executor"}},
 	}
 }
 

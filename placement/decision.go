@@ -18,6 +18,13 @@ type Decision struct {
 	// PodAffinity terms are added as required pod affinity, unless an equal term is present or the user set a
 	// required term with the same topology key.
 	PodAffinity []corev1.PodAffinityTerm `json:"podAffinity,omitempty"`
+	// PreferredNodeAffinity terms are added as preferred node affinity, unless an equal term is present. A
+	// term on a key the user already constrains (nodeSelector, required or preferred node affinity) is
+	// respected instead: the user's choice of, say, a zone wins over sparkplace's preference.
+	PreferredNodeAffinity []corev1.PreferredSchedulingTerm `json:"preferredNodeAffinity,omitempty"`
+	// TopologySpreadConstraints are added unless an equal constraint is present or the user set one with the
+	// same topology key. Guardrails allow only ScheduleAnyway: a spread never keeps a pod Pending.
+	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
 	// Labels and Annotations are set on the pod; existing keys with other values are respected.
 	Labels      map[string]string `json:"labels,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`

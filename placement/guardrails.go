@@ -50,15 +50,21 @@ func (g Guardrails) Validate(d *Decision) error {
 		}
 	}
 	for _, req := range d.NodeAffinity {
-		switch req.Operator {
-		case corev1.NodeSelectorOpIn, corev1.NodeSelectorOpNotIn:
-			if len(req.Values) == 0 {
-				bad("node affinity on %s: operator %s needs values", req.Key, req.Operator)
-			}
-		case corev1.NodeSelectorOpExists, corev1.NodeSelectorOpDoesNotExist, corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
-		default:
-			bad("node affinity on %s: unknown operator %q", req.Key, req.Operator)
+		errs = append(errs, checkRequirement("node affinity", req)...)
+	}
+	for _, t := range d.PreferredNodeAffinity {
+		if t.Weight < 1 || t.Weight > 100 {
+			bad("preferred node affinity: weight %d is outside 1-100", t.Weight)
 		}
+		if len(t.Preference.MatchExpressions) == 0 {
+			bad("preferred node affinity: a term without matchExpressions prefers every node")
+		}
+		for _, req := range t.Preference.MatchExpressions {
+			errs = append(errs, checkRequirement("preferred node affinity", req)...)
+		}
+	}
+	for _, c := range d.TopologySpreadConstraints {
+		errs = append(errs, checkSpread(c)...)
 	}
 	for _, t := range d.PodAffinity {
 		if t.TopologyKey == "" {
@@ -83,6 +89,41 @@ func (g Guardrails) Validate(d *Decision) error {
 		errs = append(errs, g.checkContainer(c)...)
 	}
 	return errors.Join(errs...)
+}
+
+func checkRequirement(what string, req corev1.NodeSelectorRequirement) []error {
+	switch req.Operator {
+	case corev1.NodeSelectorOpIn, corev1.NodeSelectorOpNotIn:
+		if len(req.Values) == 0 {
+			return []error{fmt.Errorf("%s on %s: operator %s needs values", what, req.Key, req.Operator)}
+		}
+	case corev1.NodeSelectorOpExists, corev1.NodeSelectorOpDoesNotExist, corev1.NodeSelectorOpGt, corev1.NodeSelectorOpLt:
+	default:
+		return []error{fmt.Errorf("%s on %s: unknown operator %q", what, req.Key, req.Operator)}
+	}
+	return nil
+}
+
+// checkSpread keeps topology spread constraints to what can never strand a pod: ScheduleAnyway only, over a
+// real topology key and a selector that names the pods to spread.
+func checkSpread(c corev1.TopologySpreadConstraint) []error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("topology spread on %q: "+format, append([]any{c.TopologyKey}, args...)...))
+	}
+	for _, msg := range validation.IsQualifiedName(c.TopologyKey) {
+		bad("topologyKey: %s", msg)
+	}
+	if c.MaxSkew < 1 {
+		bad("maxSkew %d must be at least 1", c.MaxSkew)
+	}
+	if c.WhenUnsatisfiable != corev1.ScheduleAnyway {
+		bad("whenUnsatisfiable %q: only %s is allowed, a spread must never keep a pod Pending", c.WhenUnsatisfiable, corev1.ScheduleAnyway)
+	}
+	if c.LabelSelector == nil || len(c.LabelSelector.MatchLabels)+len(c.LabelSelector.MatchExpressions) == 0 {
+		bad("a labelSelector naming the pods to spread is required")
+	}
+	return errs
 }
 
 func (g Guardrails) checkHostPath(p string) error {

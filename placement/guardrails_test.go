@@ -67,6 +67,33 @@ func TestGuardrailsValidate(t *testing.T) {
 			decision: &Decision{NodeAffinity: []corev1.NodeSelectorRequirement{{Key: "topology.kubernetes.io/zone", Operator: "Near"}}},
 			wantErr:  []string{`unknown operator "Near"`},
 		},
+		"preferred zone and pool spread": {
+			decision: &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{zonePreference("us-east-1a")}, TopologySpreadConstraints: []corev1.TopologySpreadConstraint{poolSpread()}},
+		},
+		"preferred weight out of range": {
+			decision: &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{{Weight: 101, Preference: zonePreference("a").Preference}}},
+			wantErr:  []string{"weight 101 is outside 1-100"},
+		},
+		"preferred term that prefers every node": {
+			decision: &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{{Weight: 50}}},
+			wantErr:  []string{"without matchExpressions"},
+		},
+		"preferred operator unknown": {
+			decision: &Decision{PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{{Weight: 1, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "k", Operator: "Near"}}}}}},
+			wantErr:  []string{`preferred node affinity on k: unknown operator "Near"`},
+		},
+		"spread that can block scheduling": {
+			decision: &Decision{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{func() corev1.TopologySpreadConstraint {
+				c := poolSpread()
+				c.WhenUnsatisfiable = corev1.DoNotSchedule
+				return c
+			}()}},
+			wantErr: []string{`whenUnsatisfiable "DoNotSchedule": only ScheduleAnyway is allowed`},
+		},
+		"spread without selector, skew or key": {
+			decision: &Decision{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{WhenUnsatisfiable: corev1.ScheduleAnyway}}},
+			wantErr:  []string{"topologyKey", "maxSkew 0 must be at least 1", "a labelSelector naming the pods to spread is required"},
+		},
 		"every violation is reported": {
 			decision: &Decision{
 				LocalDirs:      &LocalDirs{Type: LocalDirsHostPath, Path: "/var/lib"},

@@ -65,6 +65,8 @@ func copyDecision(d *placement.Decision) *placement.Decision {
 	out.Tolerations = deepCopyAll(d.Tolerations)
 	out.NodeAffinity = deepCopyAll(d.NodeAffinity)
 	out.PodAffinity = deepCopyAll(d.PodAffinity)
+	out.PreferredNodeAffinity = deepCopyAll(d.PreferredNodeAffinity)
+	out.TopologySpreadConstraints = deepCopyAll(d.TopologySpreadConstraints)
 	out.InitContainers = deepCopyAll(d.InitContainers)
 	return out
 }

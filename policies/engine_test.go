@@ -578,10 +578,13 @@ func TestRunTestsWithDir(t *testing.T) {
 // TestCopyDecisionCoversEveryField fails when placement.Decision gains a field copyDecision does not copy.
 func TestCopyDecisionCoversEveryField(t *testing.T) {
 	full := &placement.Decision{
-		NodeSelector:      map[string]string{"a": "b"},
-		Tolerations:       []corev1.Toleration{spotToleration},
-		NodeAffinity:      zoneA,
-		PodAffinity:       driverAffinity,
+		NodeSelector:          map[string]string{"a": "b"},
+		Tolerations:           []corev1.Toleration{spotToleration},
+		NodeAffinity:          zoneA,
+		PodAffinity:           driverAffinity,
+		PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{{Weight: 100, Preference: corev1.NodeSelectorTerm{MatchExpressions: zoneA}}},
+		TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "node.kubernetes.io/instance-type", WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": "x"}}}},
 		Labels:            map[string]string{"c": "d"},
 		Annotations:       map[string]string{"e": "f"},
 		LocalDirs:         &placement.LocalDirs{Type: placement.LocalDirsEmptyDir, Medium: corev1.StorageMediumMemory},
@@ -591,7 +594,7 @@ func TestCopyDecisionCoversEveryField(t *testing.T) {
 		Deny:              []string{"no"},
 		Rules:             []string{"r"},
 	}
-	if n := reflect.TypeFor[placement.Decision]().NumField(); n != 12 {
+	if n := reflect.TypeFor[placement.Decision]().NumField(); n != 14 {
 		t.Fatalf("placement.Decision has %d fields; update copyDecision and this test", n)
 	}
 	if diff := cmp.Diff(full, copyDecision(full), cmpQuantities); diff != "" {

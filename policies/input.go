@@ -6,7 +6,7 @@ import corev1 "k8s.io/api/core/v1"
 //
 // Pod is the admitted pod reduced to what placement depends on, so that every executor of one application
 // yields the same input (and so the same, cached, decision): labels without spark-exec-id, annotations,
-// nodeSelector, affinity, tolerations, pod securityContext, schedulerName, priorityClassName, the
+// nodeSelector, affinity, tolerations, topologySpreadConstraints, pod securityContext, schedulerName, priorityClassName, the
 // spark-local-dir-* volumes, and per container (init containers too) its name, image, securityContext and its
 // mounts of those volumes. Per-pod values (name, env, service-account token volumes) are left out, and so are
 // resources, which the admission path does not decode.

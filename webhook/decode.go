@@ -17,15 +17,16 @@ import (
 type admittedPod struct {
 	Metadata metav1.ObjectMeta `json:"metadata"`
 	Spec     struct {
-		NodeSelector      map[string]string          `json:"nodeSelector"`
-		Affinity          *corev1.Affinity           `json:"affinity"`
-		Tolerations       []corev1.Toleration        `json:"tolerations"`
-		Volumes           []admittedVolume           `json:"volumes"`
-		InitContainers    []corev1.Container         `json:"initContainers"`
-		Containers        []containerForPlacement    `json:"containers"`
-		SecurityContext   *corev1.PodSecurityContext `json:"securityContext"`
-		SchedulerName     string                     `json:"schedulerName"`
-		PriorityClassName string                     `json:"priorityClassName"`
+		NodeSelector      map[string]string                 `json:"nodeSelector"`
+		Affinity          *corev1.Affinity                  `json:"affinity"`
+		Tolerations       []corev1.Toleration               `json:"tolerations"`
+		TopologySpread    []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints"`
+		Volumes           []admittedVolume                  `json:"volumes"`
+		InitContainers    []corev1.Container                `json:"initContainers"`
+		Containers        []containerForPlacement           `json:"containers"`
+		SecurityContext   *corev1.PodSecurityContext        `json:"securityContext"`
+		SchedulerName     string                            `json:"schedulerName"`
+		PriorityClassName string                            `json:"priorityClassName"`
 	} `json:"spec"`
 }
 
@@ -88,6 +89,7 @@ func (in *admittedPod) pod() (*corev1.Pod, keptVolumes) {
 	pod := &corev1.Pod{ObjectMeta: in.Metadata}
 	s := &pod.Spec
 	s.NodeSelector, s.Affinity, s.Tolerations = in.Spec.NodeSelector, in.Spec.Affinity, in.Spec.Tolerations
+	s.TopologySpreadConstraints = in.Spec.TopologySpread
 	s.InitContainers, s.SecurityContext = in.Spec.InitContainers, in.Spec.SecurityContext
 	s.SchedulerName, s.PriorityClassName = in.Spec.SchedulerName, in.Spec.PriorityClassName
 	var kept keptVolumes

@@ -48,6 +48,7 @@ func policyView(pod *corev1.Pod) corev1.Pod {
 	spec.NodeSelector = pod.Spec.NodeSelector
 	spec.Affinity = pod.Spec.Affinity
 	spec.Tolerations = pod.Spec.Tolerations
+	spec.TopologySpreadConstraints = pod.Spec.TopologySpreadConstraints
 	spec.SecurityContext = pod.Spec.SecurityContext
 	spec.SchedulerName = pod.Spec.SchedulerName
 	spec.PriorityClassName = pod.Spec.PriorityClassName

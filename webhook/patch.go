@@ -42,6 +42,8 @@ func patchFor(pod *corev1.Pod, changed []placement.Field, kept keptVolumes) []pa
 			path, value = "/spec/schedulerName", pod.Spec.SchedulerName
 		case placement.FieldPriorityClassName:
 			path, value = "/spec/priorityClassName", pod.Spec.PriorityClassName
+		case placement.FieldTopologySpreadConstraints:
+			path, value = "/spec/topologySpreadConstraints", pod.Spec.TopologySpreadConstraints
 		default:
 			continue
 		}
