@@ -93,7 +93,7 @@ func requirementHolds(r corev1.NodeSelectorRequirement, labels map[string]string
 
 // poolState is the running sum of one pool's free capacity per zone.
 type poolState struct {
-	pool    Pool
+	pool Pool
 	// order lists the zones of zones, sorted, so a choice needs no sort.
 	order   []string
 	members map[string]bool      // names of the nodes the pool admits
