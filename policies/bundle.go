@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -21,16 +20,18 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// embedded is the default bundle. Its files are named policies/bundle/<name> in messages, the path a
-// developer finds them at.
+// embedded is the default bundle, a standard OPA bundle: Rego files in directories named after their package
+// (sparkplace/placement/) and the config defaults as the data file at the path OPA loads them to
+// (sparkplace/config/data.yaml is data.sparkplace.config). Its files are named policies/<path> in messages,
+// the path a developer finds them at.
 //
 //go:embed bundle
 var embedded embed.FS
 
 const (
-	embeddedDir       = "bundle"
-	embeddedPrefix    = "policies/bundle/"
-	defaultConfigName = "config.yaml"
+	embeddedDir        = "bundle"
+	embeddedNamePrefix = "policies/"
+	defaultConfigPath  = "bundle/sparkplace/config/data.yaml"
 )
 
 // source is one Rego file: the name it is reported under (file:line in errors) and its text.
@@ -54,19 +55,19 @@ type sources struct {
 // (top level only) and deep-merges configFile over the default config. Both paths may be empty.
 func loadSources(policyDir, configFile string) (*sources, error) {
 	byBase := map[string]source{}
-	entries, err := fs.ReadDir(embedded, embeddedDir)
+	err := fs.WalkDir(embedded, embeddedDir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.HasSuffix(p, ".rego") {
+			return err
+		}
+		text, err := embedded.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		byBase[e.Name()] = source{base: e.Name(), name: embeddedNamePrefix + p, text: text}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded bundle: %w", err)
-	}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") {
-			continue
-		}
-		text, err := embedded.ReadFile(path.Join(embeddedDir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("reading embedded bundle: %w", err)
-		}
-		byBase[e.Name()] = source{base: e.Name(), name: embeddedPrefix + e.Name(), text: text}
 	}
 
 	if policyDir != "" {
@@ -87,11 +88,11 @@ func loadSources(policyDir, configFile string) (*sources, error) {
 		}
 	}
 
-	defaults, err := embedded.ReadFile(path.Join(embeddedDir, defaultConfigName))
+	defaults, err := embedded.ReadFile(defaultConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("reading embedded config: %w", err)
 	}
-	config, err := parseConfig(embeddedPrefix+defaultConfigName, defaults)
+	config, err := parseConfig(embeddedNamePrefix+defaultConfigPath, defaults)
 	if err != nil {
 		return nil, err
 	}

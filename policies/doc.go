@@ -1,5 +1,6 @@
-// Package policies owns the Rego side of sparkplace: the embedded default policy bundle (bundle/*.rego with
-// their *_test.rego next to them, and bundle/config.yaml, the defaults of data.sparkplace.config), loading it
+// Package policies owns the Rego side of sparkplace: the embedded default policy bundle (a standard OPA bundle:
+// bundle/sparkplace/placement/*.rego with their *_test.rego next to them, and bundle/sparkplace/config/data.yaml,
+// the defaults of data.sparkplace.config), loading it
 // with an optional policy directory and config file on top, compiling it once, evaluating the prepared query
 // per admission (with a deadline and a decision cache), hot reload with last-known-good, and running the
 // bundle's Rego unit tests.

@@ -26,7 +26,7 @@ type Options struct {
 	// the same name (e.g. zone.rego, and zone_test.rego for its tests) or is added to the bundle. Empty means
 	// the embedded bundle only.
 	PolicyDir string
-	// ConfigFile is a YAML or JSON object deep-merged over the bundle's config.yaml (data.sparkplace.config).
+	// ConfigFile is a YAML or JSON object deep-merged over the bundle's defaults (sparkplace/config/data.yaml, data.sparkplace.config).
 	// Empty means the defaults.
 	ConfigFile string
 	// Timeout bounds one policy evaluation. Defaults to 1s.

@@ -44,7 +44,7 @@ func podRequest(t testing.TB, pod *corev1.Pod) admission.Request {
 // CAP_SYS_ADMIN, which the guardrails forbid.
 func guardrailBreakingPolicyDir(t testing.TB) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "policies", "bundle", "nvme.rego"))
+	src, err := os.ReadFile(filepath.Join("..", "policies", "bundle", "sparkplace", "placement", "nvme.rego"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func writeFile(t *testing.T, name, content string) string {
 // guardrailBreakingDir replaces nvme.rego with a copy whose init container asks for CAP_SYS_ADMIN.
 func guardrailBreakingDir(t *testing.T) string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "policies", "bundle", "nvme.rego"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "policies", "bundle", "sparkplace", "placement", "nvme.rego"))
 	if err != nil {
 		t.Fatal(err)
 	}
