@@ -41,6 +41,7 @@ without_empty(fields) := {key: value |
 	some key, value in fields
 	not empty(value)
 }
+
 # empty: null (no local dirs) or nothing in it.
 empty(value) if value == null
 
