@@ -3,6 +3,8 @@
 SHELL := /usr/bin/env bash
 
 CONTROL_PLANE_BIN := bin/control-plane
+OPA := bin/opa
+BUNDLE := policies/bundle
 # The e2e suite starts a whole control plane: allow it more than go test's default 10 minutes.
 E2E_TIMEOUT ?= 30m
 
@@ -15,9 +17,19 @@ build: ## Build bin/sparkplace.
 	go build -o bin/sparkplace ./cmd/sparkplace
 
 .PHONY: lint
-lint: ## go vet, and gofmt must have nothing to change.
+lint: lint-rego ## go vet, gofmt must have nothing to change, and lint-rego.
 	go vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+
+.PHONY: lint-rego
+lint-rego: opa ## OPA's own CLI on the policy bundle exactly as it lies: opa fmt, opa check --strict, opa test.
+	@$(OPA) fmt --fail --list $(BUNDLE) || { echo "opa fmt needed on the files above: run $(OPA) fmt -w $(BUNDLE)"; exit 1; }
+	$(OPA) check --strict $(BUNDLE)
+	$(OPA) test $(BUNDLE)
+
+.PHONY: opa
+opa: ## Build (or link from the per-user cache) bin/opa at the OPA version go.mod pins.
+	@hack/opa.sh $(OPA)
 
 .PHONY: test
 test: lint control-plane build ## Everything: Rego, unit, golden, fuzz-seed and end-to-end tests (builds what is missing).
