@@ -14,6 +14,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:-$root/bin/control-plane}"
 cache="${SPARKPLACE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sparkplace}"
 mkdir -p "$out" "$cache"
+# One build at a time per cache: a second caller (another clone's make, an e2e TestMain) waits for the first
+# and then finds the binaries cached, instead of building the same thing into the same temporary folders.
+exec 9>"$cache/.build.lock"
+flock 9
 
 # log prints progress with the seconds elapsed since the script started: a cold build takes minutes.
 log() { printf '[control-plane %4ss] %s\n' "$SECONDS" "$*" >&2; }
