@@ -15,6 +15,7 @@ type Explanation struct {
 	Rules     []string `json:"rules"`
 	Bundle    string   `json:"bundle"`
 	Respected []string `json:"respected,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
 }
 
 // Annotate records e on the pod. It owns the annotation: an older value (an earlier bundle) is replaced.

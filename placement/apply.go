@@ -61,6 +61,7 @@ func Apply(pod *corev1.Pod, d *Decision) Result {
 	a.nodeAffinity(d.NodeAffinity)
 	a.podAffinity(d.PodAffinity)
 	a.preferredNodeAffinity(d.PreferredNodeAffinity)
+	a.preferredPodAffinity(d.PreferredPodAffinity)
 	a.topologySpread(d.TopologySpreadConstraints)
 	a.localDirs(d.LocalDirs)
 	a.initContainers(d.InitContainers)
@@ -272,6 +273,25 @@ func (a *applier) preferredNodeAffinity(want []corev1.PreferredSchedulingTerm) {
 	}
 }
 
+func (a *applier) preferredPodAffinity(want []corev1.WeightedPodAffinityTerm) {
+	spec := &a.pod.Spec
+	for _, term := range want {
+		var have []corev1.WeightedPodAffinityTerm
+		if spec.Affinity != nil && spec.Affinity.PodAffinity != nil {
+			have = spec.Affinity.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+		}
+		if slices.ContainsFunc(have, func(h corev1.WeightedPodAffinityTerm) bool { return equality.Semantic.DeepEqual(h, term) }) {
+			continue
+		}
+		aff := ensureAffinity(spec)
+		if aff.PodAffinity == nil {
+			aff.PodAffinity = &corev1.PodAffinity{}
+		}
+		aff.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution = append(aff.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution, term)
+		a.changed[FieldAffinity] = true
+	}
+}
+
 func firstKeyIn(reqs []corev1.NodeSelectorRequirement, keys map[string]struct{}) (string, bool) {
 	for _, r := range reqs {
 		if _, ok := keys[r.Key]; ok {
@@ -342,7 +362,7 @@ func (a *applier) initContainers(want []corev1.Container) {
 		switch {
 		case i < 0:
 			add = append(add, c)
-		case !equality.Semantic.DeepEqual(a.pod.Spec.InitContainers[i], c):
+		case !sameContainer(a.pod.Spec.InitContainers[i], c):
 			a.respect("init container %s set on the pod", c.Name)
 		}
 	}
@@ -405,4 +425,25 @@ func sameToleration(a, b corev1.Toleration) bool {
 		return a.TolerationSeconds == b.TolerationSeconds
 	}
 	return *a.TolerationSeconds == *b.TolerationSeconds
+}
+
+// sameContainer reports whether have is want as the API server stores it: the fields it defaults
+// (terminationMessagePath and -Policy, imagePullPolicy) where want leaves them empty, and volume mounts it or
+// another webhook added (the service-account token), do not make them differ; so a reinvoked admission
+// recognises its own init container.
+func sameContainer(have, want corev1.Container) bool {
+	h := have.DeepCopy()
+	if want.TerminationMessagePath == "" {
+		h.TerminationMessagePath = ""
+	}
+	if want.TerminationMessagePolicy == "" {
+		h.TerminationMessagePolicy = ""
+	}
+	if want.ImagePullPolicy == "" {
+		h.ImagePullPolicy = ""
+	}
+	h.VolumeMounts = slices.DeleteFunc(h.VolumeMounts, func(m corev1.VolumeMount) bool {
+		return !slices.ContainsFunc(want.VolumeMounts, func(w corev1.VolumeMount) bool { return w.Name == m.Name })
+	})
+	return equality.Semantic.DeepEqual(*h, want)
 }

@@ -22,6 +22,8 @@ type Decision struct {
 	// term on a key the user already constrains (nodeSelector, required or preferred node affinity) is
 	// respected instead: the user's choice of, say, a zone wins over sparkplace's preference.
 	PreferredNodeAffinity []corev1.PreferredSchedulingTerm `json:"preferredNodeAffinity,omitempty"`
+	// PreferredPodAffinity terms are added as preferred pod affinity unless an equal term is present.
+	PreferredPodAffinity []corev1.WeightedPodAffinityTerm `json:"preferredPodAffinity,omitempty"`
 	// TopologySpreadConstraints are added unless an equal constraint is present or the user set one with the
 	// same topology key. Guardrails allow only ScheduleAnyway: a spread never keeps a pod Pending.
 	TopologySpreadConstraints []corev1.TopologySpreadConstraint `json:"topologySpreadConstraints,omitempty"`
@@ -39,6 +41,9 @@ type Decision struct {
 	Deny []string `json:"deny,omitempty"`
 	// Rules names the rules that fired, in the order the policy lists them.
 	Rules []string `json:"rules,omitempty"`
+	// Notes explain, for people, why the decision is what it is where the rule names do not say it (a zone
+	// pin relaxed, and why); they go into the placement annotation.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // LocalDirsType is the volume source Spark's local dirs are moved to.

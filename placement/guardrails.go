@@ -71,6 +71,14 @@ func (g Guardrails) Validate(d *Decision) error {
 			bad("pod affinity term without topologyKey")
 		}
 	}
+	for _, t := range d.PreferredPodAffinity {
+		if t.Weight < 1 || t.Weight > 100 {
+			bad("preferred pod affinity: weight %d is outside 1-100", t.Weight)
+		}
+		if t.PodAffinityTerm.TopologyKey == "" {
+			bad("preferred pod affinity term without topologyKey")
+		}
+	}
 	if ld := d.LocalDirs; ld != nil {
 		switch ld.Type {
 		case LocalDirsHostPath:

@@ -57,6 +57,7 @@ func copyDecision(d *placement.Decision) *placement.Decision {
 		PriorityClassName: d.PriorityClassName,
 		Deny:              slices.Clone(d.Deny),
 		Rules:             slices.Clone(d.Rules),
+		Notes:             slices.Clone(d.Notes),
 	}
 	if d.LocalDirs != nil {
 		ld := *d.LocalDirs
@@ -67,6 +68,7 @@ func copyDecision(d *placement.Decision) *placement.Decision {
 	out.PodAffinity = deepCopyAll(d.PodAffinity)
 	out.PreferredNodeAffinity = deepCopyAll(d.PreferredNodeAffinity)
 	out.TopologySpreadConstraints = deepCopyAll(d.TopologySpreadConstraints)
+	out.PreferredPodAffinity = deepCopyAll(d.PreferredPodAffinity)
 	out.InitContainers = deepCopyAll(d.InitContainers)
 	return out
 }

@@ -58,6 +58,7 @@ type Engine struct {
 type Version struct {
 	hash       string
 	guardrails placement.Guardrails
+	zone       ZoneConfig
 	query      rego.PreparedEvalQuery
 	cache      *decisionCache
 	timeout    time.Duration
@@ -116,7 +117,11 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: src.hash, guardrails: guardrails, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
+	zone, err := parseZoneConfig(src.config)
+	if err != nil {
+		return nil, err
+	}
+	return &Version{hash: src.hash, guardrails: guardrails, zone: zone, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.

@@ -36,7 +36,7 @@ func makeInput(role string) *inputBuilder {
 	}
 	b.in.Pod.Spec.Containers = []corev1.Container{{Name: "spark-kubernetes-" + role, Image: "apache/spark:3.5.3"}}
 	if role == "executor" {
-		b.in.Driver = Driver{Found: true, Name: "pi-driver"}
+		b.in.Driver = Driver{Found: true, Name: "pi-driver", Role: "driver"}
 	}
 	return b
 }
@@ -53,6 +53,7 @@ func (b *inputBuilder) namespaceProfile(p string) *inputBuilder {
 
 func (b *inputBuilder) driverZone(zone string) *inputBuilder {
 	b.in.Driver.NodeName, b.in.Driver.Zone = "node-1", zone
+	b.in.Zone = Zone{Value: zone, Source: "driver"}
 	return b
 }
 
@@ -585,16 +586,18 @@ func TestCopyDecisionCoversEveryField(t *testing.T) {
 		PreferredNodeAffinity: []corev1.PreferredSchedulingTerm{{Weight: 100, Preference: corev1.NodeSelectorTerm{MatchExpressions: zoneA}}},
 		TopologySpreadConstraints: []corev1.TopologySpreadConstraint{{MaxSkew: 1, TopologyKey: "node.kubernetes.io/instance-type", WhenUnsatisfiable: corev1.ScheduleAnyway,
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": "x"}}}},
-		Labels:            map[string]string{"c": "d"},
-		Annotations:       map[string]string{"e": "f"},
-		LocalDirs:         &placement.LocalDirs{Type: placement.LocalDirsEmptyDir, Medium: corev1.StorageMediumMemory},
-		InitContainers:    chownInit("1:1", "/x"),
-		SchedulerName:     "s",
-		PriorityClassName: "p",
-		Deny:              []string{"no"},
-		Rules:             []string{"r"},
+		Labels:               map[string]string{"c": "d"},
+		Annotations:          map[string]string{"e": "f"},
+		LocalDirs:            &placement.LocalDirs{Type: placement.LocalDirsEmptyDir, Medium: corev1.StorageMediumMemory},
+		InitContainers:       chownInit("1:1", "/x"),
+		SchedulerName:        "s",
+		PriorityClassName:    "p",
+		Deny:                 []string{"no"},
+		Rules:                []string{"r"},
+		Notes:                []string{"n"},
+		PreferredPodAffinity: []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: driverAffinity[0]}},
 	}
-	if n := reflect.TypeFor[placement.Decision]().NumField(); n != 14 {
+	if n := reflect.TypeFor[placement.Decision]().NumField(); n != 16 {
 		t.Fatalf("placement.Decision has %d fields; update copyDecision and this test", n)
 	}
 	if diff := cmp.Diff(full, copyDecision(full), cmpQuantities); diff != "" {

@@ -14,11 +14,13 @@ type Input struct {
 	// Operation is the admission operation, "CREATE".
 	Operation string `json:"operation"`
 	// Role is the pod's spark-role label: "driver" or "executor".
-	Role      string     `json:"role"`
-	App       App        `json:"app"`
-	Namespace Namespace  `json:"namespace"`
-	Driver    Driver     `json:"driver"`
-	Pod       corev1.Pod `json:"pod"`
+	Role      string    `json:"role"`
+	App       App       `json:"app"`
+	Namespace Namespace `json:"namespace"`
+	Driver    Driver    `json:"driver"`
+	// Zone is what the cluster says about the zone an executor should run in; empty for drivers.
+	Zone Zone       `json:"zone"`
+	Pod  corev1.Pod `json:"pod"`
 }
 
 // App identifies the Spark application from its pod labels.
@@ -39,11 +41,29 @@ type Namespace struct {
 
 // Driver describes an executor's driver as the cluster state knows it. For a driver pod it is empty.
 type Driver struct {
-	// Found is true when the driver pod was found (by ownerReference, else by spark-app-selector).
+	// Found is true when the driver pod was found: the pod the executor's ownerReference names (a Spark
+	// driver, or a notebook pod a client-mode driver runs in), else the driver with its spark-app-selector.
 	Found bool   `json:"found"`
 	Name  string `json:"name,omitempty"`
+	// Role is "driver" for a Spark driver pod, "" for another pod (client mode).
+	Role string `json:"role,omitempty"`
 	// NodeName is the node the driver is bound to; empty while it is unscheduled.
 	NodeName string `json:"nodeName,omitempty"`
-	// Zone is the topology.kubernetes.io/zone label of that node; empty when unknown.
+	// Zone is the node's label named by config zone.topologyKey; empty when the node or the label is unknown.
 	Zone string `json:"zone,omitempty"`
+}
+
+// Zone is what the cluster says about the zone an executor should run in.
+type Zone struct {
+	// Value is the zone the executor should follow: its driver's (Source "driver"), or in client mode
+	// without a driver pod the zone where the application's executors already run (Source "executors").
+	// Empty when neither is known.
+	Value  string `json:"value,omitempty"`
+	Source string `json:"source,omitempty"`
+	// Unschedulable is true when no schedulable node could take the pod with the required zone term the
+	// policy asked for (set on the second evaluation, after the webhook checked the first decision).
+	Unschedulable bool `json:"unschedulable,omitempty"`
+	// Relaxed names why the application's zone pin is relaxed: "capacity" once its executors waited on the
+	// pin longer than config zone.bound. Empty when it is not.
+	Relaxed string `json:"relaxed,omitempty"`
 }

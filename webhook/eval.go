@@ -13,8 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
+
+	"github.com/sparkplace/sparkplace/cluster"
 )
 
 // ErrBadInput marks input `policy eval` cannot use: unreadable YAML/JSON, an object that is not a pod, a pod
@@ -45,14 +46,18 @@ func DecodePod(name string, data []byte) (*corev1.Pod, error) {
 	return pod, nil
 }
 
-// ObjectsReader reads the cluster state of --objects: Nodes, Pods (the drivers) and Namespaces, as YAML
-// documents or a v1 List, into a reader the ClusterState uses exactly as it uses the informer cache.
-func ObjectsReader(name string, data []byte) (client.Reader, error) {
+// ObjectsState reads the cluster state of --objects: Nodes, Pods and Namespaces, as YAML documents or a v1
+// List, through the filters and transforms of the webhook's informer caches (see cluster.FromObjects).
+func ObjectsState(name string, data []byte) (*cluster.State, error) {
 	docs, err := splitDocuments(name, data)
 	if err != nil {
 		return nil, err
 	}
-	var objs []client.Object
+	var (
+		pods       []*corev1.Pod
+		nodes      []*corev1.Node
+		namespaces []*corev1.Namespace
+	)
 	for i, doc := range docs {
 		obj, err := decodeObject(fmt.Sprintf("%s (document %d)", name, i+1), doc)
 		if err != nil {
@@ -71,15 +76,22 @@ func ObjectsReader(name string, data []byte) (client.Reader, error) {
 		}
 		for _, item := range items {
 			switch o := item.(type) {
-			case *corev1.Node, *corev1.Pod, *corev1.Namespace:
-				objs = append(objs, o.(client.Object))
+			case *corev1.Node:
+				nodes = append(nodes, o)
+			case *corev1.Pod:
+				pods = append(pods, o)
+			case *corev1.Namespace:
+				namespaces = append(namespaces, o)
 			default:
 				return nil, badInput("%s: unsupported %s (want Node, Pod or Namespace)", name, item.GetObjectKind().GroupVersionKind().Kind)
 			}
 		}
 	}
-	return newObjectsReader(objs), nil
+	return cluster.FromObjects(pods, nodes, namespaces), nil
 }
+
+// EmptyCluster is the cluster state of `policy eval` without --objects: no pods, nodes or namespaces.
+func EmptyCluster() *cluster.State { return cluster.NewState(nil) }
 
 func splitDocuments(name string, data []byte) ([][]byte, error) {
 	r := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
@@ -174,6 +186,20 @@ func explain(w io.Writer, pod *corev1.Pod, out *Outcome) error {
 		default:
 			fmt.Fprintf(&b, "driver:    %s on node %s in zone %s\n", d.Name, d.NodeName, d.Zone)
 		}
+		z := out.Input.Zone
+		switch {
+		case z.Value != "":
+			fmt.Fprintf(&b, "zone:      %s (from the %s)", z.Value, z.Source)
+		default:
+			b.WriteString("zone:      not known")
+		}
+		if z.Relaxed != "" {
+			fmt.Fprintf(&b, ", pin relaxed (%s)", z.Relaxed)
+		}
+		if z.Unschedulable {
+			b.WriteString(", no schedulable node can take the pod there")
+		}
+		b.WriteString("\n")
 	}
 	if out.Denied() {
 		fmt.Fprintf(&b, "result:    DENIED\n")
@@ -187,6 +213,12 @@ func explain(w io.Writer, pod *corev1.Pod, out *Outcome) error {
 	b.WriteString("rules:\n")
 	for _, r := range out.Decision.Rules {
 		fmt.Fprintf(&b, "  - %s\n", r)
+	}
+	if len(out.Decision.Notes) > 0 {
+		b.WriteString("notes:\n")
+		for _, n := range out.Decision.Notes {
+			fmt.Fprintf(&b, "  - %s\n", n)
+		}
 	}
 	if len(out.Respected) > 0 {
 		b.WriteString("respected (set on the pod, left alone):\n")

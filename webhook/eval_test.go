@@ -55,11 +55,11 @@ func newTestPlacer(t testing.TB, opts policies.Options) *Placer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reader, err := ObjectsReader("cluster.yaml", data)
+	state, err := ObjectsState("cluster.yaml", data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Placer{Engine: engine, Cluster: ClusterState{Reader: reader}}
+	return &Placer{Engine: engine, Cluster: state}
 }
 
 func checkGolden(t *testing.T, name string, got []byte) {

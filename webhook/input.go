@@ -5,20 +5,21 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/sparkplace/sparkplace/cluster"
 	"github.com/sparkplace/sparkplace/placement"
 	"github.com/sparkplace/sparkplace/policies"
 )
 
 // Spark's pod labels (see Spark's Constants.scala).
 const (
-	LabelRole   = "spark-role"
-	LabelAppID  = "spark-app-selector"
+	LabelRole   = cluster.LabelRole
+	LabelAppID  = cluster.LabelAppID
 	LabelApp    = "spark-app-name"
 	LabelVer    = "spark-version"
 	LabelExecID = "spark-exec-id"
 
-	RoleDriver   = "driver"
-	RoleExecutor = "executor"
+	RoleDriver   = cluster.RoleDriver
+	RoleExecutor = cluster.RoleExecutor
 )
 
 // sparkRole returns the pod's Spark role, or "" for a pod sparkplace does not place.
@@ -79,7 +80,7 @@ func containerViews(cs []corev1.Container) []corev1.Container {
 }
 
 // buildInput assembles the policy input for a Spark pod.
-func buildInput(pod *corev1.Pod, role, operation string, ns policies.Namespace, driver policies.Driver) *policies.Input {
+func buildInput(pod *corev1.Pod, role, operation string, ns policies.Namespace, driver policies.Driver, zone policies.Zone) *policies.Input {
 	return &policies.Input{
 		Operation: operation,
 		Role:      role,
@@ -90,6 +91,7 @@ func buildInput(pod *corev1.Pod, role, operation string, ns policies.Namespace, 
 		},
 		Namespace: ns,
 		Driver:    driver,
+		Zone:      zone,
 		Pod:       policyView(pod),
 	}
 }

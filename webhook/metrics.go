@@ -22,6 +22,10 @@ type Metrics struct {
 	RulesFired       *prometheus.CounterVec
 	PolicyReloads    *prometheus.CounterVec
 	PolicyBundle     *prometheus.GaugeVec
+	// ExecutorsPending, Relaxations and UnsatisfiableTerms are bounded strictness's (see package relax).
+	ExecutorsPending   *prometheus.GaugeVec
+	Relaxations        *prometheus.CounterVec
+	UnsatisfiableTerms prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not registered, as in tests).
@@ -60,9 +64,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sparkplace_policy_bundle_info",
 			Help: "The policy bundle in effect: 1 for its hash.",
 		}, []string{"hash"}),
+		ExecutorsPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sparkplace_executors_pending_placement",
+			Help: "Executors the scheduler cannot place, by reason: zone (they carry a required zone term) or capacity (they do not: no room for them anywhere they may go).",
+		}, []string{"reason"}),
+		Relaxations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplace_placement_relaxations_total",
+			Help: "Applications whose zone pin was relaxed, by reason (capacity: executors waited on the pin longer than zone.bound).",
+		}, []string{"reason"}),
+		UnsatisfiableTerms: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sparkplace_unsatisfiable_required_terms_total",
+			Help: "Executors admitted with a required zone term that no schedulable node could meet at admission (zone.mode strict, or a policy that ignores input.zone.unschedulable). Stays 0 with the default policy in modes bounded and preferred.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Admissions, m.AdmissionLatency, m.PolicyLatency, m.PolicyErrors, m.RulesFired, m.PolicyReloads, m.PolicyBundle)
+		reg.MustRegister(m.Admissions, m.AdmissionLatency, m.PolicyLatency, m.PolicyErrors, m.RulesFired, m.PolicyReloads, m.PolicyBundle,
+			m.ExecutorsPending, m.Relaxations, m.UnsatisfiableTerms)
 	}
 	return m
 }

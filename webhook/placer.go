@@ -3,17 +3,19 @@ package webhook
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/sparkplace/sparkplace/cluster"
 	"github.com/sparkplace/sparkplace/placement"
 	"github.com/sparkplace/sparkplace/policies"
 )
 
 // Engine is what the Placer needs from the policy engine (policies.Engine): the version in effect, from
-// which one admission takes its decision, bundle hash and guardrails.
+// which one admission takes its decision, bundle hash, guardrails and zone configuration.
 type Engine interface {
 	Current() *policies.Version
 }
@@ -47,6 +49,9 @@ type Outcome struct {
 	Changed []placement.Field
 	// Respected lists what the pod set explicitly and the decision left alone.
 	Respected []string
+	// Unsatisfiable is true when the pod was admitted with a required zone term that no schedulable node
+	// can meet (zone.mode strict, or a policy that ignores input.zone.unschedulable).
+	Unsatisfiable bool
 }
 
 // Denied reports whether the policy rejected the pod; then nothing was applied.
@@ -55,13 +60,18 @@ func (o *Outcome) Denied() bool { return o.Decision != nil && len(o.Decision.Den
 // Placer decides and applies placement for Spark pods: the code path the webhook and `policy eval` share.
 type Placer struct {
 	Engine  Engine
-	Cluster ClusterState
-	// Metrics, when set, records policy evaluation latency.
+	Cluster *cluster.State
+	// Metrics, when set, records policy evaluation latency and unsatisfiable terms.
 	Metrics *Metrics
 }
 
 // Place classifies pod, evaluates the policies for it and, unless they deny it, applies the decision and
 // annotates the pod. namespace is the admission request's (a pod being created may not carry one yet).
+//
+// For an executor the decision is checked against the nodes: when its required zone term leaves the pod no
+// schedulable node while the pod without that term would have one, the policy is asked again with
+// input.zone.unschedulable set, so a term no node can meet is not added (unless the policy insists, as
+// zone.mode strict does; then Outcome.Unsatisfiable says so).
 func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operation string) (*Outcome, error) {
 	role := sparkRole(pod)
 	if role == "" {
@@ -70,22 +80,27 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	if pod.Namespace == "" {
 		pod.Namespace = namespace
 	}
-	ns, err := p.Cluster.Namespace(ctx, namespace)
-	if err != nil {
-		return nil, err
-	}
+	ns := policies.Namespace{Name: namespace, Labels: p.Cluster.NamespaceLabels(namespace)}
+	policy := p.Engine.Current()
+	zc := policy.Zone()
 	var driver policies.Driver
+	var zone policies.Zone
 	if role == RoleExecutor {
-		if driver, err = p.Cluster.Driver(ctx, namespace, pod); err != nil {
+		var err error
+		if driver, zone, err = p.executorFacts(ctx, namespace, pod, zc.TopologyKey); err != nil {
 			return nil, err
 		}
 	}
-	out := &Outcome{Role: role, Input: buildInput(pod, role, operation, ns, driver)}
-	policy := p.Engine.Current()
-	start := time.Now()
-	d, err := policy.Decide(ctx, out.Input)
-	if p.Metrics != nil {
-		p.Metrics.PolicyLatency.Observe(time.Since(start).Seconds())
+	out := &Outcome{Role: role, Input: buildInput(pod, role, operation, ns, driver, zone)}
+	d, err := p.decide(ctx, policy, out.Input)
+	if err == nil && role == RoleExecutor && p.zoneTermUnmeetable(pod, d, zc.TopologyKey) {
+		out.Input.Zone.Unschedulable = true
+		if d, err = p.decide(ctx, policy, out.Input); err == nil && p.zoneTermUnmeetable(pod, d, zc.TopologyKey) {
+			out.Unsatisfiable = true
+			if p.Metrics != nil {
+				p.Metrics.UnsatisfiableTerms.Inc()
+			}
+		}
 	}
 	if err != nil {
 		return out, &PolicyError{Err: err}
@@ -99,8 +114,73 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	}
 	res := placement.Apply(pod, d)
 	out.Changed, out.Respected = res.Changed, res.Respected
-	if placement.Annotate(pod, placement.Explanation{Rules: d.Rules, Bundle: policy.Hash(), Respected: res.Respected}) && !slices.Contains(out.Changed, placement.FieldAnnotations) {
+	e := placement.Explanation{Rules: d.Rules, Bundle: policy.Hash(), Respected: res.Respected, Notes: d.Notes}
+	if placement.Annotate(pod, e) && !slices.Contains(out.Changed, placement.FieldAnnotations) {
 		out.Changed = append(out.Changed, placement.FieldAnnotations)
 	}
 	return out, nil
+}
+
+func (p *Placer) decide(ctx context.Context, policy *policies.Version, in *policies.Input) (*placement.Decision, error) {
+	start := time.Now()
+	d, err := policy.Decide(ctx, in)
+	if p.Metrics != nil {
+		p.Metrics.PolicyLatency.Observe(time.Since(start).Seconds())
+	}
+	return d, err
+}
+
+// executorFacts finds the executor's driver and the zone it should follow: the topology label of the
+// driver's node, or with no driver pod (client mode) the zone its application's executors run in.
+func (p *Placer) executorFacts(ctx context.Context, namespace string, pod *corev1.Pod, key string) (policies.Driver, policies.Zone, error) {
+	d, err := p.Cluster.Driver(ctx, namespace, pod)
+	if err != nil {
+		return policies.Driver{}, policies.Zone{}, err
+	}
+	app := pod.Labels[LabelAppID]
+	driver := policies.Driver{Found: d.Found(), Name: d.Name, Role: d.Role, NodeName: d.NodeName}
+	zone := policies.Zone{Relaxed: p.Cluster.Relaxed(namespace, app)}
+	switch {
+	case d.NodeName != "":
+		if z, ok := p.Cluster.NodeLabel(d.NodeName, key); ok {
+			driver.Zone, zone.Value, zone.Source = z, z, "driver"
+		}
+	case !d.Found():
+		if z := p.Cluster.ExecutorsZone(namespace, app, key); z != "" {
+			zone.Value, zone.Source = z, "executors"
+		}
+	}
+	return driver, zone, nil
+}
+
+// zoneTermUnmeetable reports whether d gives the pod a required zone term (node affinity on key, or pod
+// affinity with key as topology key) that leaves it no schedulable node, when without it the pod has one.
+func (p *Placer) zoneTermUnmeetable(pod *corev1.Pod, d *placement.Decision, key string) bool {
+	isZoneReq := func(r corev1.NodeSelectorRequirement) bool { return r.Key == key }
+	isZoneTerm := func(t corev1.PodAffinityTerm) bool { return t.TopologyKey == key }
+	if !slices.ContainsFunc(d.NodeAffinity, isZoneReq) && !slices.ContainsFunc(d.PodAffinity, isZoneTerm) {
+		return false
+	}
+	with := &placement.Decision{NodeSelector: d.NodeSelector, Tolerations: d.Tolerations, NodeAffinity: d.NodeAffinity, PodAffinity: d.PodAffinity}
+	if p.Cluster.Schedulable(schedulingView(pod, with)) {
+		return false
+	}
+	without := &placement.Decision{
+		NodeSelector: d.NodeSelector, Tolerations: d.Tolerations,
+		NodeAffinity: slices.DeleteFunc(slices.Clone(d.NodeAffinity), isZoneReq),
+		PodAffinity:  slices.DeleteFunc(slices.Clone(d.PodAffinity), isZoneTerm),
+	}
+	return p.Cluster.Schedulable(schedulingView(pod, without))
+}
+
+// schedulingView is the pod's scheduling constraints with d applied, on a copy.
+func schedulingView(pod *corev1.Pod, d *placement.Decision) *corev1.Pod {
+	v := &corev1.Pod{}
+	v.Spec.NodeSelector = maps.Clone(pod.Spec.NodeSelector)
+	v.Spec.Tolerations = slices.Clone(pod.Spec.Tolerations)
+	if pod.Spec.Affinity != nil {
+		v.Spec.Affinity = pod.Spec.Affinity.DeepCopy()
+	}
+	placement.Apply(v, d)
+	return v
 }

@@ -9,10 +9,10 @@ import (
 	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,6 +21,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/sparkplace/sparkplace/cluster"
 )
 
 // ServerOptions configure Run.
@@ -49,10 +51,6 @@ func Run(ctx context.Context, o ServerOptions) error {
 	if o.GetCertificate == nil {
 		return errors.New("webhook server: no certificate source")
 	}
-	isDriver, err := labels.NewRequirement(LabelRole, selection.Equals, []string{RoleDriver})
-	if err != nil {
-		return err
-	}
 	mgr, err := ctrl.NewManager(o.RestConfig, ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
@@ -62,10 +60,12 @@ func Run(ctx context.Context, o ServerOptions) error {
 			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = o.GetCertificate }},
 		}),
 		Cache: cache.Options{
-			// Only driver pods, stripped to what the zone lookup reads: memory does not grow with the
-			// cluster's other pods. Nodes and namespaces are cached as metadata only.
+			// Only Spark pods, and every object stripped to what placement reads (see package cluster):
+			// memory grows with Spark pods, not with the cluster's other pods.
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}: {Label: labels.NewSelector().Add(*isDriver), Transform: stripDriverPod},
+				&corev1.Pod{}:           {Label: cluster.SparkPodSelector(), Transform: cluster.StripPod},
+				&corev1.Node{}:          {Transform: cluster.StripNode},
+				metadataOf("Namespace"): {Transform: cluster.StripNamespace},
 			},
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
@@ -74,9 +74,21 @@ func Run(ctx context.Context, o ServerOptions) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	reader := mgr.GetCache()
-	for _, obj := range []client.Object{&corev1.Pod{}, metadataOf("Node"), metadataOf("Namespace")} {
-		if _, err := reader.GetInformer(ctx, obj); err != nil {
-			return fmt.Errorf("starting informer for %T: %w", obj, err)
+	state := cluster.NewState(apiPods{mgr.GetAPIReader()})
+	for _, inf := range []struct {
+		obj     client.Object
+		handler toolscache.ResourceEventHandler
+	}{
+		{&corev1.Pod{}, state.PodHandler()},
+		{&corev1.Node{}, state.NodeHandler()},
+		{metadataOf("Namespace"), state.NamespaceHandler()},
+	} {
+		informer, err := reader.GetInformer(ctx, inf.obj)
+		if err != nil {
+			return fmt.Errorf("starting informer for %T: %w", inf.obj, err)
+		}
+		if _, err := informer.AddEventHandler(inf.handler); err != nil {
+			return fmt.Errorf("watching %T: %w", inf.obj, err)
 		}
 	}
 	var synced atomic.Bool
@@ -94,7 +106,7 @@ func Run(ctx context.Context, o ServerOptions) error {
 		}
 	}
 	handler := &Handler{
-		Placer:        &Placer{Engine: o.Engine, Cluster: ClusterState{Reader: reader}, Metrics: o.Metrics},
+		Placer:        &Placer{Engine: o.Engine, Cluster: state, Metrics: o.Metrics},
 		Metrics:       o.Metrics,
 		OnPolicyError: o.OnPolicyError,
 	}
@@ -141,18 +153,16 @@ func metadataOf(kind string) *metav1.PartialObjectMetadata {
 	return m
 }
 
-// stripDriverPod keeps what ClusterState reads of a driver: its identity, labels and node.
-func stripDriverPod(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
+// apiPods reads the owner pods the cache does not hold from the API server (see cluster.PodGetter).
+type apiPods struct{ reader client.Reader }
+
+func (a apiPods) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	pod := &corev1.Pod{}
+	if err := a.reader.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, pod); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, err
 	}
-	return &corev1.Pod{
-		TypeMeta: pod.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
-			Labels: pod.Labels, OwnerReferences: pod.OwnerReferences, DeletionTimestamp: pod.DeletionTimestamp,
-		},
-		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
-	}, nil
+	return pod, nil
 }

@@ -45,9 +45,9 @@ spark-role=driver|executor, a policy that does not compile, fails at runtime or 
 			if err != nil {
 				return err
 			}
-			cluster := webhook.ClusterState{Reader: webhook.EmptyCluster()}
+			cluster := webhook.EmptyCluster()
 			if objects != "" {
-				if cluster.Reader, err = readInput(objects, webhook.ObjectsReader); err != nil {
+				if cluster, err = readInput(objects, webhook.ObjectsState); err != nil {
 					return err
 				}
 			}

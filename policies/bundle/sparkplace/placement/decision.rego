@@ -8,7 +8,8 @@ package sparkplace.placement
 # The concerns contribute through partial rules, which evaluate to {} when nothing contributes:
 #   node_selector, labels   maps; two concerns giving one key different values is a policy error
 #                           (eval_conflict_error), never a silent override;
-#   tolerations, node_affinity, pod_affinity, rules, deny   sets, so a value contributed twice appears once.
+#   tolerations, node_affinity, pod_affinity, preferred_node_affinity, preferred_pod_affinity, rules, notes,
+#   deny   sets, so a value contributed twice appears once.
 
 # local_dirs is set by the nvme concern; init_containers likewise.
 default local_dirs := null
@@ -31,9 +32,12 @@ placed := without_empty({
 	"tolerations": [t | some t in tolerations],
 	"nodeAffinity": [r | some r in node_affinity],
 	"podAffinity": [t | some t in pod_affinity],
+	"preferredNodeAffinity": [t | some t in preferred_node_affinity],
+	"preferredPodAffinity": [t | some t in preferred_pod_affinity],
 	"localDirs": local_dirs,
 	"initContainers": init_containers,
 	"rules": sort(rules),
+	"notes": sort(notes),
 })
 
 # without_empty drops empty fields so the decision (and the pod annotation) shows only what applies.

@@ -19,13 +19,14 @@ driver_input(profile) := {
 	"pod": spark_pod("driver", {"sparkplace.io/profile": profile}),
 }
 
-# executor_input is an executor whose driver runs in zone (empty: unknown) under the given profile.
+# executor_input is an executor whose driver runs in zone (empty: not scheduled yet) under the given profile.
 executor_input(profile, zone) := {
 	"operation": "CREATE",
 	"role": "executor",
 	"app": {"id": "spark-0123456789abcdef0123456789abcdef"},
 	"namespace": {"name": "spark-jobs"},
-	"driver": object.union({"found": true, "name": "job-driver"}, zone_of(zone)),
+	"driver": object.union({"found": true, "name": "job-driver", "role": "driver"}, driver_node(zone)),
+	"zone": zone_of(zone),
 	"pod": spark_pod("executor", {"sparkplace.io/profile": profile}),
 }
 
@@ -35,9 +36,13 @@ unlabelled_driver(namespace_labels) := object.union(
 	{"pod": spark_pod("driver", {}), "namespace": {"name": "team-a", "labels": namespace_labels}},
 )
 
+driver_node(zone) := {} if zone == ""
+
+driver_node(zone) := {"zone": zone, "nodeName": "node-a"} if zone != ""
+
 zone_of(zone) := {} if zone == ""
 
-zone_of(zone) := {"zone": zone, "nodeName": "node-a"} if zone != ""
+zone_of(zone) := {"value": zone, "source": "driver"} if zone != ""
 
 test_spot_driver_decision if {
 	placement.decision == {

@@ -1,39 +1,181 @@
-# Zone: executors run in their driver's availability zone, so shuffle traffic stays in one zone (no
-# cross-zone data transfer charges, lower latency) and a zone outage hits a job once.
+# Zone: executors run in one availability zone, their driver's, so shuffle traffic stays in one zone (no
+# cross-zone data transfer charges, lower latency) and a zone outage hits a job once. Never at the price of
+# a stranded job: a required term goes only to a zone the webhook knows and that can take the pod, and
+# (mode bounded) turns into a preference once the application's executors waited on it past the bound.
 package sparkplace.placement
 
-# driver_zone is the zone of the node the driver runs on; undefined while it is unknown.
-driver_zone := input.driver.zone if input.driver.zone != ""
+zone_key := cfg.zone.topologyKey
 
-# When the driver's zone is known, a required node affinity pins the executor to it.
-node_affinity contains requirement if {
+zone_mode := cfg.zone.mode
+
+# zone_executor: the executors of node-bound profiles are the pods zone rules apply to.
+zone_executor if {
 	role == "executor"
 	node_bound
-	requirement := {"key": cfg.zone.topologyKey, "operator": "In", "values": [driver_zone]}
+}
+
+# zone_value is the zone to follow (the driver's, or in client mode the one the app's executors run in).
+zone_value := input.zone.value if input.zone.value != ""
+
+# zone_relaxed is why the application's pin was relaxed (its executors waited past the bound).
+zone_relaxed := input.zone.relaxed if input.zone.relaxed != ""
+
+# zone_unschedulable: the webhook found that no schedulable node can take the pod with the required term.
+zone_unschedulable if input.zone.unschedulable
+
+# zone_required: pin with a required term. strict always does; bounded does until relaxed, and never with a
+# term no schedulable node can meet; preferred never does.
+zone_required if zone_mode == "strict"
+
+zone_required if {
+	zone_mode == "bounded"
+	not zone_unschedulable
+	not zone_relaxed
+}
+
+# The zone is known: a required node affinity, or a preferred one.
+node_affinity contains {"key": zone_key, "operator": "In", "values": [zone_value]} if {
+	zone_executor
+	zone_required
+}
+
+preferred_node_affinity contains term if {
+	zone_executor
+	zone_value
+	not zone_required
+	term := {"weight": 100, "preference": {"matchExpressions": [{"key": zone_key, "operator": "In", "values": [zone_value]}]}}
 }
 
 rules contains "zone.executor-follows-driver" if {
-	role == "executor"
-	node_bound
-	driver_zone
+	zone_executor
+	zone_required
+	input.zone.source == "driver"
 }
 
-# When it is not (the driver is not scheduled yet, or not found), a required pod affinity to the driver
-# lets the scheduler put the executor in whichever zone the driver lands in.
-pod_affinity contains term if {
-	role == "executor"
-	node_bound
-	not driver_zone
+rules contains "zone.executors-stay-together" if {
+	zone_executor
+	zone_required
+	input.zone.source == "executors"
+}
+
+# Without a known zone: while the driver is not yet scheduled (the webhook's cache lags), a pod affinity to
+# it lets the scheduler put the executor wherever the driver lands.
+driver_term := {
+	"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "driver"}},
+	"topologyKey": zone_key,
+} if {
+	not zone_value
+	input.driver.role == "driver"
+	object.get(input.driver, "nodeName", "") == ""
 	input.app.id != ""
-	term := {
-		"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "driver"}},
-		"topologyKey": cfg.zone.topologyKey,
-	}
+}
+
+# In client mode with no driver pod, the executors keep together: a pod affinity to the application's
+# executors. The scheduler lets the first one go to any node with the label (it matches its own term), and
+# every later one follows it; once one is bound the webhook pins the rest to its zone by node affinity.
+executors_term := {
+	"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "executor"}},
+	"topologyKey": zone_key,
+} if {
+	not zone_value
+	not input.driver.found
+	input.app.id != ""
+}
+
+zone_term := driver_term
+
+zone_term := executors_term
+
+pod_affinity contains zone_term if {
+	zone_executor
+	zone_required
+}
+
+preferred_pod_affinity contains {"weight": 100, "podAffinityTerm": zone_term} if {
+	zone_executor
+	not zone_required
 }
 
 rules contains "zone.executor-affinity-fallback" if {
-	role == "executor"
-	node_bound
-	not driver_zone
-	input.app.id != ""
+	zone_executor
+	zone_required
+	driver_term
+}
+
+rules contains "zone.executors-stay-together" if {
+	zone_executor
+	zone_required
+	executors_term
+}
+
+rules contains "zone.preferred" if {
+	zone_executor
+	zone_mode == "preferred"
+	zone_value
+}
+
+rules contains "zone.preferred" if {
+	zone_executor
+	zone_mode == "preferred"
+	zone_term
+}
+
+# Why the zone is not required, or required though it cannot be met: the annotation says it.
+rules contains "zone.relaxed-after-bound" if {
+	zone_executor
+	zone_mode == "bounded"
+	zone_relaxed
+}
+
+notes contains sprintf("zone %s is preferred, not required: executors of this application waited longer than %s for room in their zone (%s)", [zone_value, cfg.zone.bound, zone_relaxed]) if {
+	zone_executor
+	zone_mode == "bounded"
+	zone_relaxed
+	zone_value
+}
+
+# The label tells every webhook replica (and the next executors) that this application's pin is relaxed.
+labels["sparkplace.io/zone-relaxed"] := zone_relaxed if {
+	zone_executor
+	zone_mode == "bounded"
+	zone_relaxed
+}
+
+rules contains "zone.relaxed-no-schedulable-node" if {
+	zone_executor
+	zone_mode != "strict"
+	zone_unschedulable
+}
+
+notes contains sprintf("no schedulable node with %s=%s can take this executor (cordoned, not ready, tainted or not matching its selectors): the zone is preferred, not required", [zone_key, zone_value]) if {
+	zone_executor
+	zone_mode != "strict"
+	zone_unschedulable
+	zone_value
+}
+
+notes contains sprintf("no schedulable node that can take this executor has the label %s: its zone is not pinned", [zone_key]) if {
+	zone_executor
+	zone_mode != "strict"
+	zone_unschedulable
+	not zone_value
+}
+
+notes contains sprintf("no schedulable node with %s=%s can take this executor now; zone.mode strict keeps the zone required, so it waits", [zone_key, zone_value]) if {
+	zone_executor
+	zone_mode == "strict"
+	zone_unschedulable
+}
+
+# The driver runs on a node without the topology label (bare metal, kubeadm): there is no zone to follow.
+rules contains "zone.driver-zone-unknown" if {
+	zone_executor
+	not zone_value
+	input.driver.nodeName != ""
+}
+
+notes contains sprintf("the driver's node %s has no label %s: executors are not pinned to a zone", [input.driver.nodeName, zone_key]) if {
+	zone_executor
+	not zone_value
+	input.driver.nodeName != ""
 }
