@@ -22,9 +22,9 @@ lint: lint-rego ## go vet, gofmt must have nothing to change, and lint-rego.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 .PHONY: lint-rego
-lint-rego: opa ## OPA's own CLI on the policy bundle exactly as it lies: opa fmt, opa check --strict, opa test.
+lint-rego: opa ## OPA's own CLI on the policy bundle exactly as it lies: opa fmt, opa check --strict with the schemas, opa test.
 	@$(OPA) fmt --fail --list $(BUNDLE) || { echo "opa fmt needed on the files above: run $(OPA) fmt -w $(BUNDLE)"; exit 1; }
-	$(OPA) check --strict $(BUNDLE)
+	$(OPA) check --strict -s policies/schemas $(BUNDLE)
 	$(OPA) test $(BUNDLE)
 
 .PHONY: opa
@@ -37,7 +37,7 @@ test: lint control-plane build ## Everything: Rego, unit, golden, fuzz-seed and 
 	go test -count=1 -timeout $(E2E_TIMEOUT) ./...
 
 .PHONY: unit
-unit: ## Unit tests only (no control plane).
+unit: opa ## Unit tests only (no control plane).
 	go test $$(go list ./... | grep -v /e2e)
 
 .PHONY: bench

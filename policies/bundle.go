@@ -234,7 +234,8 @@ func (s *sources) parse(withTests bool) (map[string]*ast.Module, error) {
 		if f.isTest() && !withTests {
 			continue
 		}
-		m, err := ast.ParseModuleWithOpts(f.name, string(f.text), ast.ParserOptions{RegoVersion: ast.RegoV1})
+		// METADATA is read: its schemas make the compiler type-check input and config paths.
+		m, err := ast.ParseModuleWithOpts(f.name, string(f.text), ast.ParserOptions{RegoVersion: ast.RegoV1, ProcessAnnotation: true})
 		if err != nil {
 			var astErrs ast.Errors
 			if errors.As(err, &astErrs) {
@@ -251,9 +252,23 @@ func (s *sources) parse(withTests bool) (map[string]*ast.Module, error) {
 	return modules, nil
 }
 
-// compile compiles parsed modules the way both Decide and RunTests need them.
+// newCompiler is the compiler both Decide and RunTests use: Rego v1, type-checked against the schemas the
+// METADATA annotations name (schema.input, schema.config), so a typo in an input or config path is a compile
+// error with file:line.
+func newCompiler() (*ast.Compiler, error) {
+	schemas, err := loadSchemas()
+	if err != nil {
+		return nil, err
+	}
+	return ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithSchemas(schemas).WithUseTypeCheckAnnotations(true), nil
+}
+
+// compile compiles parsed modules for evaluation.
 func compile(modules map[string]*ast.Module) (*ast.Compiler, error) {
-	c := ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1)
+	c, err := newCompiler()
+	if err != nil {
+		return nil, err
+	}
 	if c.Compile(modules); c.Failed() {
 		return nil, &CompileError{Errors: c.Errors}
 	}

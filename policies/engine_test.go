@@ -314,6 +314,17 @@ func TestNewErrors(t *testing.T) {
 			opts:    Options{PolicyDir: "testdata/broken"},
 			wantErr: []string{filepath.Join("testdata", "broken", "zone.rego") + ":7: rego_parse_error:"},
 		},
+		"typos in input and config paths are type errors with file and line": {
+			opts: Options{PolicyDir: "testdata/pathtypo"},
+			wantErr: []string{
+				filepath.Join("testdata", "pathtypo", "typos.rego") + ":4: rego_type_error: undefined ref: input.driver.zonee",
+				filepath.Join("testdata", "pathtypo", "typos.rego") + ":6: rego_type_error: undefined ref: data.sparkplace.placement.cfg.zone.topologyKy",
+			},
+		},
+		"input typo in a package without METADATA": {
+			opts:    Options{PolicyDir: "testdata/ownpackage"},
+			wantErr: []string{filepath.Join("testdata", "ownpackage", "helpers.rego") + ":4: rego_type_error: undefined ref: input.rol"},
+		},
 		"config syntax error names file and line": {
 			opts:    Options{ConfigFile: "testdata/bad-syntax.yaml"},
 			wantErr: []string{"config testdata/bad-syntax.yaml:", "line 3"},

@@ -53,9 +53,13 @@ func RunTests(ctx context.Context, dir string, w io.Writer) (TestSummary, error)
 	}
 	defer store.Abort(ctx, txn)
 
+	compiler, err := newCompiler()
+	if err != nil {
+		return sum, err
+	}
 	ch, err := tester.NewRunner().
 		// print() in a test shows under the test's line, as with `opa test -v`.
-		SetCompiler(ast.NewCompiler().WithDefaultRegoVersion(ast.RegoV1).WithEnablePrintStatements(true)).
+		SetCompiler(compiler.WithEnablePrintStatements(true)).
 		CapturePrintOutput(true).
 		SetDefaultRegoVersion(ast.RegoV1).
 		SetStore(store).

@@ -1,8 +1,14 @@
-# The entry point: data.sparkplace.placement.decision, the Decision the webhook applies to a Spark pod.
+# METADATA
+# title: Spark pod placement
+# description: |-
+#   The entry point: data.sparkplace.placement.decision, the Decision the webhook applies to a Spark pod.
 #
-# Each concern (capacity, zone, nvme, fargate, isolation) lives in its own file and contributes to the
-# partial rules below; this file only assembles them. Keys of the decision are the JSON fields of
-# placement.Decision; the webhook rejects any other key.
+#   Each concern (capacity, zone, nvme, fargate, isolation) lives in its own file and contributes to the
+#   partial rules below; this file only assembles them. Keys of the decision are the JSON fields of
+#   placement.Decision; the webhook rejects any other key.
+# schemas:
+#   - input: schema.input
+#   - data.sparkplace.config: schema.config
 package sparkplace.placement
 
 # The concerns contribute through partial rules, which evaluate to {} when nothing contributes:
@@ -19,13 +25,22 @@ default init_containers := []
 # A pod that is neither a driver nor an executor gets an empty decision: nothing to do.
 default decision := {}
 
-# A pod the policy refuses gets only the reasons (and the rules that led there).
+# METADATA
+# title: Placement decision
+# description: |-
+#   The Decision the webhook applies to a Spark pod (the JSON fields of placement.Decision). A pod the
+#   policy refuses gets only the reasons (deny) and the rules that led there; a pod that is neither a
+#   driver nor an executor gets {}.
+# scope: document
+# entrypoint: true
 decision := without_empty({"deny": sort(deny), "rules": sort(rules)}) if {
 	role
 	count(deny) > 0
 } else := placed if role
 
-# placed is the decision for a pod the policy accepts.
+# METADATA
+# title: Accepted pod's decision
+# description: What every concern contributes, for a pod the policy accepts.
 placed := without_empty({
 	"nodeSelector": node_selector,
 	"labels": labels,

@@ -18,4 +18,7 @@ tolerations contains t if {
 	some t in cfg.fargate.tolerations
 }
 
+# METADATA
+# title: fargate.profile
+# description: The pod runs on Fargate, with the profile's selector label and none of the node-bound changes.
 rules contains "fargate.profile" if profile == "fargate"

@@ -3,6 +3,9 @@
 # Turned off with isolation.enabled: false in the config.
 package sparkplace.placement
 
+# METADATA
+# title: isolation.spark-nodes
+# description: Node-bound Spark pods go to the dedicated Spark nodes (cfg.isolation), unless turned off.
 isolated if {
 	node_bound
 	cfg.isolation.enabled

@@ -1,13 +1,19 @@
 # Which profile a pod runs under, and the few facts every concern needs.
 package sparkplace.placement
 
-# cfg is data.sparkplace.config: the bundle's config.yaml deep-merged with the --config file.
+# METADATA
+# title: Configuration
+# description: |-
+#   data.sparkplace.config: the bundle's sparkplace/config/data.yaml with the --config file merged over it
+#   (schema: policies/schemas/config.json). Read parameters through cfg.
 cfg := data.sparkplace.config
 
 # known_profiles are the profiles this bundle implements.
 known_profiles := {"spot", "on-demand", "nvme", "fargate"}
 
-# role is the pod's Spark role; undefined for anything else, which disables every rule.
+# METADATA
+# title: Spark role
+# description: The pod's Spark role (driver or executor); undefined for anything else, which disables every rule.
 role := input.role if input.role in {"driver", "executor"}
 
 # requested_profile: the pod's own label wins, then its namespace's label, then the configured default.
@@ -24,7 +30,11 @@ profile_source := sprintf("pod label %s", [cfg.profileLabel]) if {
 	input.namespace.labels[cfg.profileLabel]
 } else := "config defaultProfile"
 
-# profile is the requested profile of a Spark pod, when this bundle knows it.
+# METADATA
+# title: Profile
+# description: |-
+#   The profile a Spark pod runs under (spot, on-demand, nvme, fargate), from the pod's label, else its
+#   namespace's, else config defaultProfile; undefined when the bundle does not know it (the pod is denied).
 profile := requested_profile if {
 	role
 	requested_profile in known_profiles
@@ -36,7 +46,9 @@ node_bound if {
 	profile != "fargate"
 }
 
-# An unknown profile is refused rather than guessed: a typo must not put a job on the wrong capacity.
+# METADATA
+# title: Unknown profile
+# description: An unknown profile is refused rather than guessed, so a typo cannot put a job on the wrong capacity.
 deny contains msg if {
 	role
 	not requested_profile in known_profiles
