@@ -149,7 +149,7 @@ func parseConfig(name string, raw []byte) (map[string]any, error) {
 // error instead of a silent no-op.
 var replacedConfigMaps = []string{
 	"capacity", "nvme.nodeSelector", "nvme.initResources", "fargate.labels", "fargate.nodeSelector",
-	"isolation.nodeSelector",
+	"isolation.nodeSelector", "driverZone.zones", "autoscaler.driverAnnotations",
 }
 
 const openConfigMap = "presets"

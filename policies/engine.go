@@ -59,6 +59,7 @@ type Version struct {
 	hash       string
 	guardrails placement.Guardrails
 	zone       ZoneConfig
+	driverZone DriverZone
 	query      rego.PreparedEvalQuery
 	cache      *decisionCache
 	timeout    time.Duration
@@ -121,7 +122,11 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: src.hash, guardrails: guardrails, zone: zone, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
+	driverZone, err := parseDriverZone(src.config)
+	if err != nil {
+		return nil, err
+	}
+	return &Version{hash: src.hash, guardrails: guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.

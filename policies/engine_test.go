@@ -85,6 +85,15 @@ var (
 	}}
 )
 
+// driverProtection and poolSpread are what every node-bound driver and every spot executor get.
+var (
+	driverProtection = map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "false", "karpenter.sh/do-not-disrupt": "true"}
+	poolSpread       = []corev1.TopologySpreadConstraint{{
+		MaxSkew: 1, TopologyKey: "node.kubernetes.io/instance-type", WhenUnsatisfiable: corev1.ScheduleAnyway,
+		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": appID, "spark-role": "executor"}},
+	}}
+)
+
 func chownInit(owner, mountPath string) []corev1.Container {
 	return []corev1.Container{{
 		Name:            "sparkplace-chown-local-dirs",
@@ -129,7 +138,8 @@ func TestDecide(t *testing.T) {
 			want: &placement.Decision{
 				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark"},
 				Tolerations:  []corev1.Toleration{isolationToleration},
-				Rules:        []string{"capacity.driver-on-demand", "isolation.spark-nodes"},
+				Annotations:  driverProtection,
+				Rules:        []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes"},
 			},
 		},
 		"spot is the default profile": {
@@ -137,25 +147,28 @@ func TestDecide(t *testing.T) {
 			want: &placement.Decision{
 				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark"},
 				Tolerations:  []corev1.Toleration{isolationToleration},
-				Rules:        []string{"capacity.driver-on-demand", "isolation.spark-nodes"},
+				Annotations:  driverProtection,
+				Rules:        []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes"},
 			},
 		},
 		"spot executor with known driver zone": {
 			input: makeInput("executor").profile("spot").driverZone("us-east-1a").obj(),
 			want: &placement.Decision{
-				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
-				Tolerations:  []corev1.Toleration{isolationToleration, spotToleration},
-				NodeAffinity: zoneA,
-				Rules:        []string{"capacity.executor-spot", "isolation.spark-nodes", "zone.executor-follows-driver"},
+				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
+				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
+				NodeAffinity:              zoneA,
+				TopologySpreadConstraints: poolSpread,
+				Rules:                     []string{"capacity.executor-spot", "isolation.spark-nodes", "spot.executors-spread-over-pools", "zone.executor-follows-driver"},
 			},
 		},
 		"spot executor without driver zone falls back to pod affinity": {
 			input: makeInput("executor").profile("spot").obj(),
 			want: &placement.Decision{
-				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
-				Tolerations:  []corev1.Toleration{isolationToleration, spotToleration},
-				PodAffinity:  driverAffinity,
-				Rules:        []string{"capacity.executor-spot", "isolation.spark-nodes", "zone.executor-affinity-fallback"},
+				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
+				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
+				PodAffinity:               driverAffinity,
+				TopologySpreadConstraints: poolSpread,
+				Rules:                     []string{"capacity.executor-spot", "isolation.spark-nodes", "spot.executors-spread-over-pools", "zone.executor-affinity-fallback"},
 			},
 		},
 		"on-demand driver": {
@@ -163,7 +176,8 @@ func TestDecide(t *testing.T) {
 			want: &placement.Decision{
 				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark"},
 				Tolerations:  []corev1.Toleration{isolationToleration},
-				Rules:        []string{"capacity.driver-on-demand", "isolation.spark-nodes"},
+				Annotations:  driverProtection,
+				Rules:        []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes"},
 			},
 		},
 		"on-demand executor from the namespace label": {
@@ -191,28 +205,31 @@ func TestDecide(t *testing.T) {
 				Tolerations:    []corev1.Toleration{isolationToleration},
 				LocalDirs:      &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/pv-disks/local"},
 				InitContainers: chownInit("185:185", "/var/data/spark-5f1c"),
-				Rules:          []string{"capacity.driver-on-demand", "isolation.spark-nodes", "nvme.chown-init", "nvme.hostpath-local-dirs", "nvme.nodes"},
+				Annotations:    driverProtection,
+				Rules:          []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes", "nvme.chown-init", "nvme.hostpath-local-dirs", "nvme.nodes"},
 			},
 		},
 		"nvme executor with known driver zone, EMR uid": {
 			input: makeInput("executor").profile("nvme").driverZone("us-east-1a").localDirs().runAs(999, 65534).obj(),
 			want: &placement.Decision{
-				NodeSelector:   map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark", "disk": "nvme"},
-				Tolerations:    []corev1.Toleration{isolationToleration, spotToleration},
-				NodeAffinity:   zoneA,
-				LocalDirs:      &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/pv-disks/local"},
-				InitContainers: chownInit("999:65534", "/var/data/spark-5f1c"),
+				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark", "disk": "nvme"},
+				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
+				NodeAffinity:              zoneA,
+				LocalDirs:                 &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/pv-disks/local"},
+				InitContainers:            chownInit("999:65534", "/var/data/spark-5f1c"),
+				TopologySpreadConstraints: poolSpread,
 				Rules: []string{"capacity.executor-spot", "isolation.spark-nodes", "nvme.chown-init",
-					"nvme.hostpath-local-dirs", "nvme.nodes", "zone.executor-follows-driver"},
+					"nvme.hostpath-local-dirs", "nvme.nodes", "spot.executors-spread-over-pools", "zone.executor-follows-driver"},
 			},
 		},
 		"nvme executor without driver zone and without local dirs": {
 			input: makeInput("executor").profile("nvme").obj(),
 			want: &placement.Decision{
-				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark", "disk": "nvme"},
-				Tolerations:  []corev1.Toleration{isolationToleration, spotToleration},
-				PodAffinity:  driverAffinity,
-				Rules:        []string{"capacity.executor-spot", "isolation.spark-nodes", "nvme.nodes", "zone.executor-affinity-fallback"},
+				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark", "disk": "nvme"},
+				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
+				PodAffinity:               driverAffinity,
+				TopologySpreadConstraints: poolSpread,
+				Rules:                     []string{"capacity.executor-spot", "isolation.spark-nodes", "nvme.nodes", "spot.executors-spread-over-pools", "zone.executor-affinity-fallback"},
 			},
 		},
 		"fargate driver": {
@@ -256,10 +273,11 @@ func TestDecide(t *testing.T) {
 			opts:  Options{ConfigFile: "testdata/karpenter.yaml"},
 			input: makeInput("executor").profile("spot").driverZone("us-east-1a").obj(),
 			want: &placement.Decision{
-				NodeSelector: map[string]string{"karpenter.sh/capacity-type": "spot", "noderole": "spark"},
-				Tolerations:  []corev1.Toleration{isolationToleration, spotToleration},
-				NodeAffinity: zoneA,
-				Rules:        []string{"capacity.executor-spot", "isolation.spark-nodes", "zone.executor-follows-driver"},
+				NodeSelector:              map[string]string{"karpenter.sh/capacity-type": "spot", "noderole": "spark"},
+				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
+				NodeAffinity:              zoneA,
+				TopologySpreadConstraints: poolSpread,
+				Rules:                     []string{"capacity.executor-spot", "isolation.spark-nodes", "spot.executors-spread-over-pools", "zone.executor-follows-driver"},
 			},
 		},
 		"karpenter preset for a driver": {
@@ -268,7 +286,8 @@ func TestDecide(t *testing.T) {
 			want: &placement.Decision{
 				NodeSelector: map[string]string{"karpenter.sh/capacity-type": "on-demand", "noderole": "spark"},
 				Tolerations:  []corev1.Toleration{isolationToleration},
-				Rules:        []string{"capacity.driver-on-demand", "isolation.spark-nodes"},
+				Annotations:  driverProtection,
+				Rules:        []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes"},
 			},
 		},
 		"another NVMe path and node selector from a JSON config": {
@@ -279,7 +298,8 @@ func TestDecide(t *testing.T) {
 				Tolerations:    []corev1.Toleration{isolationToleration},
 				LocalDirs:      &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/mnt/nvme0/spark"},
 				InitContainers: chownInit("185:185", "/var/data/spark-5f1c"),
-				Rules:          []string{"capacity.driver-on-demand", "isolation.spark-nodes", "nvme.chown-init", "nvme.hostpath-local-dirs", "nvme.nodes"},
+				Annotations:    driverProtection,
+				Rules:          []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes", "nvme.chown-init", "nvme.hostpath-local-dirs", "nvme.nodes"},
 			},
 		},
 		"policy dir replaces an embedded file": {
@@ -287,7 +307,8 @@ func TestDecide(t *testing.T) {
 			input: makeInput("driver").obj(),
 			want: &placement.Decision{
 				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "workload": "batch"},
-				Rules:        []string{"capacity.driver-on-demand", "isolation.batch-nodes"},
+				Annotations:  driverProtection,
+				Rules:        []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.batch-nodes"},
 			},
 		},
 	}

@@ -21,6 +21,16 @@ type Input struct {
 	// Zone is what the cluster says about the zone an executor should run in; empty for drivers.
 	Zone Zone       `json:"zone"`
 	Pod  corev1.Pod `json:"pod"`
+	// ZoneChoice is the zone the capacity index chose for a driver; nil for executors and when none was
+	// chosen. It holds no numbers, so drivers with the same choice share a cached decision.
+	ZoneChoice *ZoneChoice `json:"zoneChoice,omitempty"`
+}
+
+// ZoneChoice is a driver's zone as the capacity index chose it.
+type ZoneChoice struct {
+	Zone string `json:"zone"`
+	// Reason is capacity, hint, weight or round-robin (see package zonecapacity).
+	Reason string `json:"reason"`
 }
 
 // App identifies the Spark application from its pod labels.

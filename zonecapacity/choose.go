@@ -25,10 +25,9 @@ const (
 type ZoneHint struct {
 	// Weight shares drivers out in proportion when no zone has free capacity and no hint gives capacity.
 	// 0 leaves the zone out of weighted choices.
-	Weight int `json:"weight,omitempty"`
-	// CPU and Memory are the capacity the autoscaler can bring up in the zone (e.g. "64", "256Gi").
-	CPU    string `json:"cpu,omitempty"`
-	Memory string `json:"memory,omitempty"`
+	Weight int
+	// Capacity is what the autoscaler can bring up in the zone; zero when not configured.
+	Capacity Resources
 }
 
 // Request asks for a driver's zone.
@@ -178,10 +177,7 @@ func (x *Index) byConfig(ps *poolState, req Request) Choice {
 	}
 	for _, z := range candidates {
 		h := req.Zones[z]
-		cap, err := h.capacity()
-		if err != nil {
-			cap = Resources{}
-		}
+		cap := h.Capacity
 		hinted = hinted || !cap.isZero()
 		weighted = weighted || h.Weight > 0
 		zones = append(zones, x.state(ps, req, z, cap))
@@ -272,34 +268,6 @@ func cmpFirst(diffs ...int64) int {
 		}
 	}
 	return 0
-}
-
-func (h ZoneHint) capacity() (Resources, error) {
-	var r Resources
-	if h.CPU != "" {
-		q, err := resource.ParseQuantity(h.CPU)
-		if err != nil {
-			return r, fmt.Errorf("cpu %q: %w", h.CPU, err)
-		}
-		r.MilliCPU = q.MilliValue()
-	}
-	if h.Memory != "" {
-		q, err := resource.ParseQuantity(h.Memory)
-		if err != nil {
-			return r, fmt.Errorf("memory %q: %w", h.Memory, err)
-		}
-		r.Memory = q.Value()
-	}
-	return r, nil
-}
-
-// Validate reports a hint that cannot be read, for config loading.
-func (h ZoneHint) Validate() error {
-	if h.Weight < 0 {
-		return fmt.Errorf("weight %d is negative", h.Weight)
-	}
-	_, err := h.capacity()
-	return err
 }
 
 // consume lets an executor that now exists take over part of its driver's reservation.

@@ -361,7 +361,7 @@ func TestChooseScaledToZero(t *testing.T) {
 			wantCounts: map[string]int{"us-east-1a": 3},
 		},
 		"capacity hints fill zones as free capacity would": {
-			zones:      map[string]ZoneHint{"us-east-1a": {CPU: "16", Memory: "128Gi"}, "us-east-1b": {CPU: "48", Memory: "384Gi"}},
+			zones:      map[string]ZoneHint{"us-east-1a": {Capacity: Resources{MilliCPU: 16000, Memory: 128 << 30}}, "us-east-1b": {Capacity: Resources{MilliCPU: 48000, Memory: 384 << 30}}},
 			drivers:    8,
 			wantReason: ReasonHint,
 			wantCounts: map[string]int{"us-east-1a": 2, "us-east-1b": 6},

@@ -12,10 +12,10 @@
 package sparkplace.placement
 
 # The concerns contribute through partial rules, which evaluate to {} when nothing contributes:
-#   node_selector, labels   maps; two concerns giving one key different values is a policy error
-#                           (eval_conflict_error), never a silent override;
-#   tolerations, node_affinity, pod_affinity, preferred_node_affinity, preferred_pod_affinity, rules, notes,
-#   deny   sets, so a value contributed twice appears once.
+#   node_selector, labels, annotations   maps; two concerns giving one key different values is a policy
+#                           error (eval_conflict_error), never a silent override;
+#   tolerations, node_affinity, pod_affinity, preferred_node_affinity, preferred_pod_affinity,
+#   topology_spread, rules, notes, deny   sets, so a value contributed twice appears once.
 
 # local_dirs is set by the nvme concern; init_containers likewise.
 default local_dirs := null
@@ -49,6 +49,8 @@ placed := without_empty({
 	"podAffinity": [t | some t in pod_affinity],
 	"preferredNodeAffinity": [t | some t in preferred_node_affinity],
 	"preferredPodAffinity": [t | some t in preferred_pod_affinity],
+	"topologySpreadConstraints": [c | some c in topology_spread],
+	"annotations": annotations,
 	"localDirs": local_dirs,
 	"initContainers": init_containers,
 	"rules": sort(rules),

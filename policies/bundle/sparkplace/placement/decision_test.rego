@@ -48,7 +48,8 @@ test_spot_driver_decision if {
 	placement.decision == {
 		"nodeSelector": {"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark"},
 		"tolerations": [{"key": "noderole", "operator": "Equal", "value": "spark", "effect": "NoSchedule"}],
-		"rules": ["capacity.driver-on-demand", "isolation.spark-nodes"],
+		"annotations": {"cluster-autoscaler.kubernetes.io/safe-to-evict": "false", "karpenter.sh/do-not-disrupt": "true"},
+		"rules": ["autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes"],
 	} with input as driver_input("spot")
 }
 
@@ -60,7 +61,11 @@ test_spot_executor_decision if {
 			{"key": "spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
 		],
 		"nodeAffinity": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1a"]}],
-		"rules": ["capacity.executor-spot", "isolation.spark-nodes", "zone.executor-follows-driver"],
+		"topologySpreadConstraints": [{
+			"maxSkew": 1, "topologyKey": "node.kubernetes.io/instance-type", "whenUnsatisfiable": "ScheduleAnyway",
+			"labelSelector": {"matchLabels": {"spark-app-selector": "spark-0123456789abcdef0123456789abcdef", "spark-role": "executor"}},
+		}],
+		"rules": ["capacity.executor-spot", "isolation.spark-nodes", "spot.executors-spread-over-pools", "zone.executor-follows-driver"],
 	} with input as executor_input("spot", "us-east-1a")
 }
 

@@ -87,6 +87,6 @@ test_spot_profile_leaves_local_dirs_alone if {
 test_nvme_rules if {
 	placement.rules == {
 		"capacity.executor-spot", "isolation.spark-nodes", "nvme.chown-init", "nvme.hostpath-local-dirs",
-		"nvme.nodes", "zone.executor-follows-driver",
+		"nvme.nodes", "spot.executors-spread-over-pools", "zone.executor-follows-driver",
 	} with input as nvme_executor({}, {})
 }

@@ -1,0 +1,93 @@
+# Zone choice and spot safety: drivers are steered to the zone where their executors fit, executors spread
+# over the spot pools of their zone, and autoscalers are kept from evicting drivers.
+package sparkplace.placement
+
+# chosen_zone is the zone the webhook's capacity index picked for a driver (input.zoneChoice: the zone, and
+# why: capacity, hint, weight or round-robin); undefined when it picked none.
+chosen_zone := input.zoneChoice.zone if input.zoneChoice.zone != ""
+
+# steered_driver: a driver under a node-bound profile that leaves its zone to sparkplace.
+steered_driver if {
+	role == "driver"
+	node_bound
+	cfg.driverZone.enabled
+	chosen_zone
+	not pod_constrains_zone
+}
+
+# The driver prefers the chosen zone. Preferred, not required: the choice is made for the executors' spot
+# capacity, and a required term could keep the driver Pending when the zone's on-demand nodes are full. The
+# executors then follow wherever the driver lands.
+preferred_node_affinity contains term if {
+	steered_driver
+	term := {
+		"weight": cfg.driverZone.weight,
+		"preference": {"matchExpressions": [{"key": cfg.zone.topologyKey, "operator": "In", "values": [chosen_zone]}]},
+	}
+}
+
+rules contains sprintf("zone.driver-%s", [input.zoneChoice.reason]) if steered_driver
+
+# pod_constrains_zone: the user chose the zone (nodeSelector, required or preferred node affinity on the key).
+pod_constrains_zone if input.pod.spec.nodeSelector[cfg.zone.topologyKey]
+
+pod_constrains_zone if {
+	some term in input.pod.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms
+	some req in term.matchExpressions
+	req.key == cfg.zone.topologyKey
+}
+
+pod_constrains_zone if {
+	some term in input.pod.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution
+	some req in term.preference.matchExpressions
+	req.key == cfg.zone.topologyKey
+}
+
+# Spot executors of one application spread over the spot pools (instance types, node groups, NodePools) of
+# their zone, so one reclaim of a pool does not take every executor of the job. ScheduleAnyway: the spread
+# only scores nodes, it never keeps an executor Pending.
+topology_spread contains constraint if {
+	role == "executor"
+	profile in spot_profiles
+	cfg.spotPools.enabled
+	input.app.id != ""
+	constraint := {
+		"maxSkew": cfg.spotPools.maxSkew,
+		"topologyKey": cfg.spotPools.topologyKey,
+		"whenUnsatisfiable": "ScheduleAnyway",
+		"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "executor"}},
+	}
+}
+
+rules contains "spot.executors-spread-over-pools" if {
+	some _ in topology_spread
+}
+
+# Losing a driver loses the job: autoscalers must not evict it to scale a node down.
+annotations[key] := value if {
+	role == "driver"
+	node_bound
+	some key, value in cfg.autoscaler.driverAnnotations
+}
+
+rules contains "autoscaler.driver-not-evicted" if {
+	role == "driver"
+	node_bound
+	count(cfg.autoscaler.driverAnnotations) > 0
+}
+
+# Executors get the same protection when their shuffle data matters (no external shuffle service, dynamic
+# allocation with shuffle tracking): config autoscaler.protectExecutors.
+annotations[key] := value if {
+	role == "executor"
+	node_bound
+	cfg.autoscaler.protectExecutors
+	some key, value in cfg.autoscaler.driverAnnotations
+}
+
+rules contains "autoscaler.executor-not-evicted" if {
+	role == "executor"
+	node_bound
+	cfg.autoscaler.protectExecutors
+	count(cfg.autoscaler.driverAnnotations) > 0
+}
