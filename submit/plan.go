@@ -487,6 +487,15 @@ func (b *builder) build() (*Plan, error) {
 	for k, v := range annotations {
 		annotations[k] = strings.ReplaceAll(strings.ReplaceAll(v, "{{APP_ID}}", b.appID), "{{EXECUTOR_ID}}", "")
 	}
+	hint, err := sizeHint(b.props)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range hint {
+		if _, set := annotations[k]; !set {
+			annotations[k] = v
+		}
+	}
 	nodeSelector, err := b.prefixed("spark.kubernetes.node.selector.", validateLabel)
 	if err != nil {
 		return nil, err
