@@ -23,6 +23,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplace/sparkplace/cluster"
+	"github.com/sparkplace/sparkplace/policies"
+	"github.com/sparkplace/sparkplace/relax"
 )
 
 // ServerOptions configure Run.
@@ -97,6 +99,18 @@ func Run(ctx context.Context, o ServerOptions) error {
 			synced.Store(true)
 		}
 		return nil
+	})); err != nil {
+		return err
+	}
+	relaxer := relax.New(relax.Options{
+		State: state, Client: mgr.GetClient(), Zone: func() policies.ZoneConfig { return o.Engine.Current().Zone() },
+		Pending: o.Metrics.ExecutorsPending, Relaxations: o.Metrics.Relaxations, Log: mgr.GetLogger().WithName("relax"),
+	})
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if !reader.WaitForCacheSync(ctx) {
+			return nil
+		}
+		return relaxer.Start(ctx)
 	})); err != nil {
 		return err
 	}

@@ -1,0 +1,172 @@
+package relax
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sparkplace/sparkplace/cluster"
+	"github.com/sparkplace/sparkplace/policies"
+)
+
+// Reasons, the "reason" label of the metrics.
+const (
+	// ReasonZone: an executor waits with a required zone term.
+	ReasonZone = "zone"
+	// ReasonCapacity: an executor waits without one (no room where it may go), and the reason a pin is relaxed:
+	// the zone had no room for the application's executors within the bound.
+	ReasonCapacity = "capacity"
+)
+
+// forgetAfter is how long a relaxed application is remembered once it has no pod left.
+const forgetAfter = 15 * time.Minute
+
+// Options configure a Relaxer.
+type Options struct {
+	State *cluster.State
+	// Client patches and deletes stranded executors.
+	Client client.Writer
+	// Zone returns the zone configuration in effect (it changes with policy reloads).
+	Zone func() policies.ZoneConfig
+	// Pending is sparkplace_executors_pending_placement{reason}; Relaxations is
+	// sparkplace_placement_relaxations_total{reason}.
+	Pending     *prometheus.GaugeVec
+	Relaxations *prometheus.CounterVec
+	// Interval between sweeps. Defaults to a quarter of zone.bound, between 1s and 10s.
+	Interval time.Duration
+	// Now defaults to time.Now.
+	Now func() time.Time
+	Log logr.Logger
+}
+
+// Relaxer sweeps the pending executors; it runs in every webhook replica (the deletes are idempotent).
+type Relaxer struct{ o Options }
+
+// New returns a Relaxer.
+func New(o Options) *Relaxer {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Relaxer{o: o}
+}
+
+// Start sweeps until ctx is done (a manager.Runnable; the caller starts it once the caches have synced).
+func (r *Relaxer) Start(ctx context.Context) error {
+	for {
+		r.Sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.interval()):
+		}
+	}
+}
+
+func (r *Relaxer) interval() time.Duration {
+	if r.o.Interval > 0 {
+		return r.o.Interval
+	}
+	return min(max(r.o.Zone().Bound/4, time.Second), 10*time.Second)
+}
+
+// Sweep counts the pending executors and relaxes the applications whose executors waited on their zone pin
+// past the bound.
+func (r *Relaxer) Sweep(ctx context.Context) {
+	zone := r.o.Zone()
+	pending := r.o.State.PendingExecutors(zone.TopologyKey)
+	counts := map[string]int{ReasonZone: 0, ReasonCapacity: 0}
+	type app struct{ namespace, id string }
+	stranded := map[app][]cluster.PendingExecutor{}
+	var overdue []app
+	now := r.o.Now()
+	for _, p := range pending {
+		if !p.Pinned {
+			counts[ReasonCapacity]++
+			continue
+		}
+		counts[ReasonZone]++
+		a := app{p.Namespace, p.App}
+		if len(stranded[a]) == 0 {
+			overdue = append(overdue, a)
+		}
+		stranded[a] = append(stranded[a], p)
+	}
+	for reason, n := range counts {
+		r.o.Pending.WithLabelValues(reason).Set(float64(n))
+	}
+	r.o.State.ForgetRelaxed(forgetAfter)
+	if zone.Mode != policies.ZoneBounded {
+		return
+	}
+	for _, a := range overdue {
+		execs := stranded[a]
+		oldest := execs[0].Created
+		for _, p := range execs {
+			if p.Created.Before(oldest) {
+				oldest = p.Created
+			}
+		}
+		if a.id == "" || now.Sub(oldest) < zone.Bound {
+			continue
+		}
+		if r.o.State.Relaxed(a.namespace, a.id) == "" {
+			r.o.Relaxations.WithLabelValues(ReasonCapacity).Inc()
+			r.o.Log.Info("relaxing the zone pin of an application whose executors waited past the bound",
+				"namespace", a.namespace, "app", a.id, "executors", len(execs), "waited", now.Sub(oldest).Round(time.Second), "bound", zone.Bound)
+		}
+		r.o.State.Relax(a.namespace, a.id, ReasonCapacity)
+		for _, p := range execs {
+			if err := r.replace(ctx, p); err != nil {
+				r.o.Log.Error(err, "replacing a stranded executor", "namespace", p.Namespace, "pod", p.Name)
+			}
+		}
+	}
+}
+
+// replace labels a stranded executor relaxed (so every replica's cache learns the application is) and
+// deletes it; Spark's allocator creates a replacement, which is admitted relaxed.
+func (r *Relaxer) replace(ctx context.Context, p cluster.PendingExecutor) error {
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}
+	label := fmt.Sprintf(`[{"op":"test","path":"/metadata/uid","value":%q},{"op":"add","path":"/metadata/labels/%s","value":%q}]`,
+		p.UID, jsonPointerEscape(cluster.LabelZoneRelaxed), ReasonCapacity)
+	var labelErr error
+	if err := r.o.Client.Patch(ctx, pod, client.RawPatch(types.JSONPatchType, []byte(label))); err != nil && !gone(err) {
+		// This replica knows the application is relaxed; the pod is stranded all the same: delete it.
+		labelErr = fmt.Errorf("labelling: %w", err)
+	}
+	uid := p.UID
+	if err := r.o.Client.Delete(ctx, pod, client.Preconditions{UID: &uid}); err != nil && !gone(err) {
+		return errors.Join(labelErr, fmt.Errorf("deleting: %w", err))
+	}
+	return labelErr
+}
+
+// gone: the pod was deleted meanwhile (by another replica, Spark, or a user), or replaced by another of the
+// same name (the UID precondition or test failed).
+func gone(err error) bool {
+	return apierrors.IsNotFound(err) || apierrors.IsConflict(err) || apierrors.IsInvalid(err)
+}
+
+func jsonPointerEscape(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '~':
+			out = append(out, '~', '0')
+		case '/':
+			out = append(out, '~', '1')
+		default:
+			out = append(out, s[i])
+		}
+	}
+	return string(out)
+}
