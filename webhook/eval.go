@@ -144,6 +144,7 @@ func Evaluate(ctx context.Context, p *Placer, pod *corev1.Pod, format OutputForm
 	if ns == "" {
 		ns = "default"
 	}
+	before := shapeOf(pod)
 	out, err := p.Place(ctx, pod, ns, "CREATE")
 	if errors.Is(err, ErrNotSpark) {
 		return nil, badInput("pod %s: %v; the webhook admits it unchanged", pod.Name, err)
@@ -166,7 +167,7 @@ func Evaluate(ctx context.Context, p *Placer, pod *corev1.Pod, format OutputForm
 	case OutputPatch:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return out, enc.Encode(patchFor(pod, out.Changed, nil))
+		return out, enc.Encode(patchFor(pod, out.Changed, before, nil))
 	case OutputExplain:
 		return out, explain(w, pod, out)
 	}

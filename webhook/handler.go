@@ -69,6 +69,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 		*role = "none"
 		return admission.Allowed("not a Spark driver or executor pod (spark-role label)"), ResultSkipped
 	}
+	before := shapeOf(pod)
 	out, err := h.Placer.Place(ctx, pod, req.Namespace, string(req.Operation))
 	var perr *PolicyError
 	switch {
@@ -86,9 +87,13 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 		}
 		return admission.Denied(fmt.Sprintf("sparkplace could not place this Spark %s pod (%s); ask your platform team to check the sparkplace policies", *role, err)), ResultError
 	case err != nil:
-		// Cluster state could not be read: the API server will retry or apply the failurePolicy.
+		// Cluster state could not be read (the owner pod of a client-mode executor). The API server passes
+		// an answer on to the client as it is: it neither retries nor applies the failurePolicy, which
+		// covers only a webhook it cannot call. A 5xx would make Spark's Kubernetes client retry the
+		// create three times, four admissions for one executor; a refusal is not retried by the client,
+		// and Spark's allocator asks again on its next round, a second later.
 		logFor(ctx, req).Error(err, "placing pod", "role", *role)
-		return admission.Errored(http.StatusInternalServerError, err), ResultError
+		return admission.Denied(fmt.Sprintf("sparkplace could not read the cluster state to place this Spark %s pod (%v); this is temporary: Spark asks again on its next allocation round", *role, err)), ResultError
 	}
 	for _, rule := range out.Decision.Rules {
 		h.Metrics.RulesFired.WithLabelValues(rule).Inc()
@@ -99,7 +104,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	if len(out.Changed) == 0 {
 		return admission.Allowed("placement already applied"), ResultUnchanged
 	}
-	patch, err := marshalPatch(patchFor(pod, out.Changed, kept))
+	patch, err := marshalPatch(patchFor(pod, out.Changed, before, kept))
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the patch: %w", err)), ResultError
 	}

@@ -79,13 +79,13 @@ func TestHandle(t *testing.T) {
 		"spot executor follows its driver's zone": {
 			request:     executor(""),
 			wantAllowed: true,
-			wantPaths:   []string{"/spec/nodeSelector", "/spec/tolerations", "/spec/affinity", "/spec/topologySpreadConstraints", "/metadata/annotations"},
+			wantPaths:   []string{"/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/topologySpreadConstraints", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleExecutor,
 		},
 		"nvme executor gets hostPath volumes and the chown init container": {
 			request:     executor("nvme"),
 			wantAllowed: true,
-			wantPaths:   []string{"/spec/nodeSelector", "/spec/tolerations", "/spec/affinity", "/spec/volumes", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
+			wantPaths:   []string{"/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/volumes", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleExecutor,
 		},
 		"fargate driver gets the profile label and Fargate selector only": {
@@ -93,7 +93,7 @@ func TestHandle(t *testing.T) {
 				return podRequest(t, withProfile(readFixture(t, "spark-4.0-driver"), "fargate"))
 			},
 			wantAllowed: true,
-			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations", "/metadata/annotations"},
+			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleDriver,
 		},
 		"an already placed pod is left alone": {

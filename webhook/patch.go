@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"strconv"
+
 	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 
@@ -14,42 +16,161 @@ type patchOp struct {
 	Value any    `json:"value"`
 }
 
-// patchFor writes one JSON patch operation per changed field, carrying the field's new value whole. An "add"
-// on an existing member replaces it (RFC 6902 §4.1), so the same operation serves both cases, and the patch
-// costs what the changed fields cost, not a diff of the whole pod. kept holds the JSON of volumes the pod
-// carries by name only (see decodeAdmittedPod); nil for a fully decoded pod.
-func patchFor(pod *corev1.Pod, changed []placement.Field, kept keptVolumes) []patchOp {
-	ops := make([]patchOp, 0, len(changed))
+// patchFor writes the JSON patch that turns the admitted pod (whose lists had the lengths in before) into
+// pod. Maps and scalars are written whole: an "add" on an existing member replaces it (RFC 6902 §4.1).
+// Lists of objects that placement only ever extends (tolerations, affinity terms and their requirements,
+// init containers, topology spreads) get one "add" per new element, so the objects already there are not
+// written back: fields this webhook's k8s.io/api does not know (a newer API server's) survive the patch.
+// kept holds the JSON of volumes the pod carries by name only (see decodeAdmittedPod); nil for a fully
+// decoded pod. The patch costs what the changes cost, not a diff of the whole pod.
+func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape, kept keptVolumes) []patchOp {
+	p := &patcher{ops: make([]patchOp, 0, len(changed)+2)}
 	for _, f := range changed {
-		var path string
-		var value any
 		switch f {
 		case placement.FieldLabels:
-			path, value = "/metadata/labels", pod.Labels
+			p.add("/metadata/labels", pod.Labels)
 		case placement.FieldAnnotations:
-			path, value = "/metadata/annotations", pod.Annotations
+			p.add("/metadata/annotations", pod.Annotations)
 		case placement.FieldNodeSelector:
-			path, value = "/spec/nodeSelector", pod.Spec.NodeSelector
+			p.add("/spec/nodeSelector", pod.Spec.NodeSelector)
 		case placement.FieldTolerations:
-			path, value = "/spec/tolerations", pod.Spec.Tolerations
+			appendOps(p, "/spec/tolerations", before.tolerations, pod.Spec.Tolerations)
 		case placement.FieldAffinity:
-			path, value = "/spec/affinity", pod.Spec.Affinity
+			p.affinity(pod.Spec.Affinity, before.affinity)
 		case placement.FieldVolumes:
-			path, value = "/spec/volumes", volumesForPatch(pod.Spec.Volumes, kept)
+			p.add("/spec/volumes", volumesForPatch(pod.Spec.Volumes, kept))
 		case placement.FieldInitContainers:
-			path, value = "/spec/initContainers", pod.Spec.InitContainers
+			// Placement puts its init containers first, before the pod's own.
+			if before.initContainers < 0 {
+				p.add("/spec/initContainers", pod.Spec.InitContainers)
+				break
+			}
+			for i := range len(pod.Spec.InitContainers) - before.initContainers {
+				p.add("/spec/initContainers/"+strconv.Itoa(i), pod.Spec.InitContainers[i])
+			}
 		case placement.FieldSchedulerName:
-			path, value = "/spec/schedulerName", pod.Spec.SchedulerName
+			p.add("/spec/schedulerName", pod.Spec.SchedulerName)
 		case placement.FieldPriorityClassName:
-			path, value = "/spec/priorityClassName", pod.Spec.PriorityClassName
+			p.add("/spec/priorityClassName", pod.Spec.PriorityClassName)
 		case placement.FieldTopologySpreadConstraints:
-			path, value = "/spec/topologySpreadConstraints", pod.Spec.TopologySpreadConstraints
-		default:
-			continue
+			appendOps(p, "/spec/topologySpreadConstraints", before.spreads, pod.Spec.TopologySpreadConstraints)
 		}
-		ops = append(ops, patchOp{Op: "add", Path: path, Value: value})
 	}
-	return ops
+	return p.ops
+}
+
+type patcher struct{ ops []patchOp }
+
+func (p *patcher) add(path string, value any) {
+	p.ops = append(p.ops, patchOp{Op: "add", Path: path, Value: value})
+}
+
+// appendOps adds the elements of after past the first before (-1: the list was absent: add it whole).
+func appendOps[T any](p *patcher, path string, before int, after []T) {
+	if before < 0 {
+		if len(after) > 0 {
+			p.add(path, after)
+		}
+		return
+	}
+	for i := before; i < len(after); i++ {
+		p.add(path+"/-", after[i])
+	}
+}
+
+// affinity adds what placement added to the pod's affinity, part by part.
+func (p *patcher) affinity(a *corev1.Affinity, before *affinityShape) {
+	const base = "/spec/affinity"
+	switch {
+	case a == nil:
+		return
+	case before == nil:
+		p.add(base, a)
+		return
+	}
+	if na := a.NodeAffinity; na != nil {
+		const path = base + "/nodeAffinity"
+		if !before.nodeAffinity {
+			p.add(path, na)
+		} else {
+			if req := na.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
+				const reqPath = path + "/requiredDuringSchedulingIgnoredDuringExecution"
+				if before.nodeTerms == nil {
+					p.add(reqPath, req)
+				} else {
+					for i, term := range req.NodeSelectorTerms {
+						termPath := reqPath + "/nodeSelectorTerms/" + strconv.Itoa(i)
+						if i >= len(before.nodeTerms) {
+							p.add(reqPath+"/nodeSelectorTerms/-", term)
+							continue
+						}
+						appendOps(p, termPath+"/matchExpressions", before.nodeTerms[i], term.MatchExpressions)
+					}
+				}
+			}
+			appendOps(p, path+"/preferredDuringSchedulingIgnoredDuringExecution", before.nodePreferred, na.PreferredDuringSchedulingIgnoredDuringExecution)
+		}
+	}
+	if pa := a.PodAffinity; pa != nil {
+		const path = base + "/podAffinity"
+		if !before.podAffinity {
+			p.add(path, pa)
+		} else {
+			appendOps(p, path+"/requiredDuringSchedulingIgnoredDuringExecution", before.podRequired, pa.RequiredDuringSchedulingIgnoredDuringExecution)
+			appendOps(p, path+"/preferredDuringSchedulingIgnoredDuringExecution", before.podPreferred, pa.PreferredDuringSchedulingIgnoredDuringExecution)
+		}
+	}
+}
+
+// podShape records, before placement, the lengths of the pod's lists that placement only extends (-1 for
+// an absent list), so that patchFor adds to them instead of writing them whole.
+type podShape struct {
+	tolerations, initContainers, spreads int
+	affinity                             *affinityShape // nil: no affinity
+}
+
+type affinityShape struct {
+	nodeAffinity, podAffinity bool
+	// nodeTerms holds, per required node selector term, the length of its matchExpressions (-1 absent);
+	// nil when there is no required node affinity.
+	nodeTerms                                []int
+	nodePreferred, podRequired, podPreferred int
+}
+
+func shapeOf(pod *corev1.Pod) podShape {
+	s := podShape{
+		tolerations:    listLen(pod.Spec.Tolerations),
+		initContainers: listLen(pod.Spec.InitContainers),
+		spreads:        listLen(pod.Spec.TopologySpreadConstraints),
+	}
+	a := pod.Spec.Affinity
+	if a == nil {
+		return s
+	}
+	s.affinity = &affinityShape{nodePreferred: -1, podRequired: -1, podPreferred: -1}
+	if na := a.NodeAffinity; na != nil {
+		s.affinity.nodeAffinity = true
+		if req := na.RequiredDuringSchedulingIgnoredDuringExecution; req != nil {
+			s.affinity.nodeTerms = make([]int, len(req.NodeSelectorTerms))
+			for i, t := range req.NodeSelectorTerms {
+				s.affinity.nodeTerms[i] = listLen(t.MatchExpressions)
+			}
+		}
+		s.affinity.nodePreferred = listLen(na.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	if pa := a.PodAffinity; pa != nil {
+		s.affinity.podAffinity = true
+		s.affinity.podRequired = listLen(pa.RequiredDuringSchedulingIgnoredDuringExecution)
+		s.affinity.podPreferred = listLen(pa.PreferredDuringSchedulingIgnoredDuringExecution)
+	}
+	return s
+}
+
+func listLen[T any](l []T) int {
+	if l == nil {
+		return -1
+	}
+	return len(l)
 }
 
 // volumesForPatch is the pod's volume list with each kept volume written back as it came.

@@ -36,3 +36,81 @@ test_topology_key_is_config if {
 		with data.sparkplace.config.zone.topologyKey as "example.com/rack"
 	r.key == "example.com/rack"
 }
+
+# client_input is a client-mode executor: no driver pod, and the zone its application's executors run in.
+client_input(zone) := object.union(
+	object.remove(executor_input("spot", ""), {"driver", "zone"}),
+	{"driver": {"found": false}, "zone": zone_of_executors(zone)},
+)
+
+zone_of_executors(zone) := {} if zone == ""
+
+zone_of_executors(zone) := {"value": zone, "source": "executors"} if zone != ""
+
+with_zone(base, fields) := object.union(base, {"zone": object.union(base.zone, fields)})
+
+test_client_mode_first_executor_keeps_with_the_others if {
+	placement.pod_affinity == {{
+		"labelSelector": {"matchLabels": {"spark-app-selector": "spark-0123456789abcdef0123456789abcdef", "spark-role": "executor"}},
+		"topologyKey": "topology.kubernetes.io/zone",
+	}} with input as client_input("")
+	"zone.executors-stay-together" in placement.rules with input as client_input("")
+}
+
+test_client_mode_later_executors_follow_the_first if {
+	placement.node_affinity == {{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1b"]}} with input as client_input("us-east-1b")
+	count(placement.pod_affinity) == 0 with input as client_input("us-east-1b")
+	"zone.executors-stay-together" in placement.rules with input as client_input("us-east-1b")
+}
+
+test_notebook_owner_without_zone_label_pins_nothing if {
+	pod_in := object.union(executor_input("spot", ""), {"driver": {"found": true, "name": "jupyter-alice", "nodeName": "bare-metal-7"}})
+	count(placement.node_affinity) == 0 with input as pod_in
+	count(placement.pod_affinity) == 0 with input as pod_in
+	"zone.driver-zone-unknown" in placement.rules with input as pod_in
+	some note in placement.notes with input as pod_in
+	contains(note, "bare-metal-7 has no label topology.kubernetes.io/zone")
+}
+
+test_unschedulable_zone_becomes_a_preference if {
+	pod_in := with_zone(executor_input("spot", "us-east-1c"), {"unschedulable": true})
+	count(placement.node_affinity) == 0 with input as pod_in
+	placement.preferred_node_affinity == {{"weight": 100, "preference": {"matchExpressions": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1c"]}]}}} with input as pod_in
+	"zone.relaxed-no-schedulable-node" in placement.rules with input as pod_in
+	some note in placement.notes with input as pod_in
+	contains(note, "no schedulable node with topology.kubernetes.io/zone=us-east-1c")
+}
+
+test_no_schedulable_labelled_node_drops_the_client_mode_term if {
+	pod_in := with_zone(client_input(""), {"unschedulable": true})
+	count(placement.pod_affinity) == 0 with input as pod_in
+	count(placement.preferred_pod_affinity) == 1 with input as pod_in
+}
+
+test_relaxed_after_bound_prefers_and_labels if {
+	pod_in := with_zone(executor_input("spot", "us-east-1c"), {"relaxed": "capacity"})
+	count(placement.node_affinity) == 0 with input as pod_in
+	count(placement.preferred_node_affinity) == 1 with input as pod_in
+	placement.labels["sparkplace.io/zone-relaxed"] == "capacity" with input as pod_in
+	"zone.relaxed-after-bound" in placement.rules with input as pod_in
+	some note in placement.notes with input as pod_in
+	contains(note, "waited longer than 2m")
+}
+
+test_strict_keeps_the_pin if {
+	pod_in := with_zone(executor_input("spot", "us-east-1c"), {"unschedulable": true, "relaxed": "capacity"})
+	placement.node_affinity == {{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1c"]}} with input as pod_in
+		with data.sparkplace.config.zone.mode as "strict"
+	not placement.labels["sparkplace.io/zone-relaxed"] with input as pod_in with data.sparkplace.config.zone.mode as "strict"
+	some note in placement.notes with input as pod_in with data.sparkplace.config.zone.mode as "strict"
+	contains(note, "zone.mode strict keeps the zone required")
+}
+
+test_preferred_mode_never_requires if {
+	count(placement.node_affinity) == 0 with input as executor_input("spot", "us-east-1a")
+		with data.sparkplace.config.zone.mode as "preferred"
+	count(placement.preferred_node_affinity) == 1 with input as executor_input("spot", "us-east-1a")
+		with data.sparkplace.config.zone.mode as "preferred"
+	"zone.preferred" in placement.rules with input as executor_input("spot", "us-east-1a")
+		with data.sparkplace.config.zone.mode as "preferred"
+}
