@@ -44,17 +44,28 @@ type source struct {
 
 func (s source) isTest() bool { return strings.HasSuffix(s.base, "_test.rego") }
 
+// embedded reports whether the file comes from the embedded bundle rather than the policy dir.
+func (s source) embedded() bool { return strings.HasPrefix(s.name, embeddedNamePrefix+embeddedDir+"/") }
+
 // sources is a loaded, not yet compiled, bundle: the Rego files and the merged config.
 type sources struct {
 	files  []source // sorted by base name
 	config map[string]any
 	hash   string
+	// replaced are the names of the embedded files the policy dir replaces.
+	replaced []string
+}
+
+// data is the document the policies see as data.
+func (s *sources) data() map[string]any {
+	return map[string]any{"sparkplace": map[string]any{"config": copyConfig(s.config)}}
 }
 
 // loadSources reads the embedded bundle, replaces or extends its Rego files with policyDir's *.rego files
 // (top level only) and deep-merges configFile over the default config. Both paths may be empty.
 func loadSources(policyDir, configFile string) (*sources, error) {
 	byBase := map[string]source{}
+	var replaced []string
 	err := fs.WalkDir(embedded, embeddedDir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil || e.IsDir() || !strings.HasSuffix(p, ".rego") {
 			return err
@@ -84,6 +95,9 @@ func loadSources(policyDir, configFile string) (*sources, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading policy dir: %w", err)
 			}
+			if prev, ok := byBase[e.Name()]; ok {
+				replaced = append(replaced, prev.name)
+			}
 			byBase[e.Name()] = source{base: e.Name(), name: name, text: text}
 		}
 	}
@@ -110,7 +124,7 @@ func loadSources(policyDir, configFile string) (*sources, error) {
 		}
 	}
 
-	s := &sources{config: config}
+	s := &sources{config: config, replaced: replaced}
 	for _, f := range byBase {
 		s.files = append(s.files, f)
 	}

@@ -99,10 +99,7 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	store := inmem.NewFromObjectWithOpts(
-		map[string]any{"sparkplace": map[string]any{"config": copyConfig(src.config)}},
-		inmem.OptRoundTripOnWrite(false),
-	)
+	store := inmem.NewFromObjectWithOpts(src.data(), inmem.OptRoundTripOnWrite(false))
 	query, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(compiler),

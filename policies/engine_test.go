@@ -579,35 +579,6 @@ func TestConfigDefaults(t *testing.T) {
 	}
 }
 
-func TestRunTestsWithDir(t *testing.T) {
-	cases := map[string]struct {
-		dir     string
-		want    TestSummary
-		wantOut string
-	}{
-		"replacement policy with its own test": {dir: "testdata/replace", wantOut: "PASS  testdata/replace/isolation_test.rego:5"},
-		"a failing test is counted":            {dir: "testdata/failingtest", wantOut: "FAIL  testdata/failingtest/extra_test.rego:5"},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			var out strings.Builder
-			sum, err := RunTests(context.Background(), tc.dir, &out)
-			if err != nil {
-				t.Fatalf("RunTests: %v", err)
-			}
-			if !strings.Contains(out.String(), tc.wantOut) {
-				t.Errorf("report does not contain %q:\n%s", tc.wantOut, out.String())
-			}
-			if wantOK := !strings.HasPrefix(tc.wantOut, "FAIL"); sum.OK() != wantOK {
-				t.Errorf("summary %+v, OK() = %v, want %v", sum, sum.OK(), wantOK)
-			}
-		})
-	}
-	if _, err := RunTests(context.Background(), "testdata/broken", &strings.Builder{}); err == nil {
-		t.Error("RunTests on a broken policy: no error")
-	}
-}
-
 // TestCopyDecisionCoversEveryField fails when placement.Decision gains a field copyDecision does not copy.
 func TestCopyDecisionCoversEveryField(t *testing.T) {
 	full := &placement.Decision{

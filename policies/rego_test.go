@@ -9,12 +9,12 @@ import (
 // TestRegoUnitTests runs the embedded bundle's *_test.rego, so `go test` fails when a Rego test fails.
 func TestRegoUnitTests(t *testing.T) {
 	var out bytes.Buffer
-	sum, err := RunTests(context.Background(), "", &out)
+	rep, err := RunTests(context.Background(), TestOptions{}, &out)
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatalf("RunTests: %v", err)
 	}
-	if !sum.OK() || sum.Passed == 0 {
-		t.Errorf("Rego tests: %+v", sum)
+	if !rep.OK() || rep.Passed == 0 {
+		t.Errorf("Rego tests: %+v", rep)
 	}
 }

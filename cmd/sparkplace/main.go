@@ -21,8 +21,10 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // Exit codes shared by the subcommands.
 const (
-	exitDenied   = 3 // the policy denied the pod
-	exitBadInput = 2 // unreadable or unusable input, including a broken policy
+	exitTestsFailed = 1 // policy test: a Rego test failed or errored
+	exitBadInput    = 2 // unreadable or unusable input, including a broken policy
+	exitDenied      = 3 // the policy denied the pod
+	exitCoverageLow = 4 // policy test: coverage below --threshold
 )
 
 func newRootCmd() *cobra.Command {

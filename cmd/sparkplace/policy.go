@@ -97,23 +97,57 @@ func readInput[T any](name string, decode func(string, []byte) (T, error)) (T, e
 }
 
 func newPolicyTestCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "test [DIR]",
-		Short: "Run Rego unit tests: the embedded bundle's own, or DIR's policies and *_test.rego",
-		Args:  cobra.MaximumNArgs(1),
+	var (
+		opts      policies.TestOptions
+		threshold float64
+		format    string
+	)
+	cmd := &cobra.Command{
+		Use:   "test [DIR] [--config FILE] [-v] [-r REGEX] [--coverage [--threshold PERCENT]] [--format text|json]",
+		Short: "Run the bundle's Rego unit tests, with DIR's policies and tests merged in",
+		Long: `Runs every test_* rule of the embedded bundle and of DIR (its *.rego files and data files, merged as
+--policy-dir merges them), against the config defaults or --config FILE merged over them. The embedded tests
+always run, so a policy in DIR that breaks them fails the run. The report is OPA's (opa test); the last line
+counts passed, failed, errored and skipped tests.
+
+Exit codes: 0 every test passed (and coverage is at least --threshold), 1 a test failed or errored,
+2 bad input (a policy that does not compile, an unreadable DIR or config, a bad flag), 4 coverage below
+--threshold.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := ""
 			if len(args) == 1 {
-				dir = args[0]
+				opts.PolicyDir = args[0]
 			}
-			sum, err := policies.RunTests(cmd.Context(), dir, cmd.OutOrStdout())
-			if err != nil {
+			switch format {
+			case "text":
+			case "json":
+				opts.JSON = true
+			default:
+				return &exitError{code: exitBadInput, err: fmt.Errorf("unknown --format %q (want text or json)", format)}
+			}
+			if threshold < 0 || threshold > 100 {
+				return &exitError{code: exitBadInput, err: fmt.Errorf("--threshold %v: want a percentage from 0 to 100", threshold)}
+			}
+			if cmd.Flags().Changed("threshold") {
+				opts.Coverage = true
+			}
+			rep, err := policies.RunTests(cmd.Context(), opts, cmd.OutOrStdout())
+			switch {
+			case err != nil:
 				return &exitError{code: exitBadInput, err: err}
-			}
-			if !sum.OK() {
-				return fmt.Errorf("%d Rego test(s) failed, %d errored", sum.Failed, sum.Errored)
+			case !rep.OK():
+				return &exitError{code: exitTestsFailed, err: fmt.Errorf("%d Rego test(s) failed, %d errored", rep.Failed, rep.Errored)}
+			case rep.Coverage != nil && *rep.Coverage < threshold:
+				return &exitError{code: exitCoverageLow, err: fmt.Errorf("coverage %.2f%% is below --threshold %v%%", *rep.Coverage, threshold)}
 			}
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&opts.ConfigFile, "config", "", "YAML or JSON file merged over data.sparkplace.config, as the webhook's --config")
+	cmd.Flags().BoolVarP(&opts.Verbose, "verbose", "v", false, "list every test; for a failing one, the expression that failed and its variables")
+	cmd.Flags().StringVarP(&opts.Run, "run", "r", "", "run only tests whose name (data.<package>.<rule>) matches this regular expression")
+	cmd.Flags().BoolVar(&opts.Coverage, "coverage", false, "report the policy lines the tests evaluate, per file, and those they miss")
+	cmd.Flags().Float64Var(&threshold, "threshold", 0, "fail (exit 4) when coverage is below this percentage; implies --coverage")
+	cmd.Flags().StringVar(&format, "format", "text", "text (OPA's report) or json ({summary, tests, coverage})")
+	return cmd
 }

@@ -179,15 +179,72 @@ func TestPolicyEval(t *testing.T) {
 }
 
 func TestPolicyTest(t *testing.T) {
-	code, out, errMsg := run(t, "policy", "test")
-	if code != 0 {
-		t.Fatalf("exit code %d: %s", code, errMsg)
+	const testdata = "../../policies/testdata"
+	cases := map[string]struct {
+		args     []string
+		wantCode int
+		wantOut  string // regexp on stdout
+		wantErr  string // regexp on the error
+	}{
+		"the embedded bundle passes": {
+			wantCode: 0,
+			wantOut:  `(?m)^\d+ passed, 0 failed, 0 errored, 0 skipped$`,
+		},
+		"a dir that breaks an embedded test fails and names it": {
+			args:     []string{filepath.Join(testdata, "breaksfargate")},
+			wantCode: exitTestsFailed,
+			wantOut:  `(?m)^data\.sparkplace\.placement_test\.test_fargate_decision: FAIL`,
+			wantErr:  `1 Rego test\(s\) failed`,
+		},
+		"coverage of the bundle meets 95%": {
+			args:     []string{"--coverage", "--threshold", "95"},
+			wantCode: 0,
+			wantOut:  `(?m)^coverage: (9[5-9]|100)\.\d\d% of \d+ policy lines$`,
+		},
+		"a dir with an untested rule fails the 95% threshold": {
+			args:     []string{filepath.Join(testdata, "untested"), "--threshold", "95"},
+			wantCode: exitCoverageLow,
+			wantOut:  `untested/extra.rego  not covered: 4,`,
+			wantErr:  `coverage \d+\.\d\d% is below --threshold 95%`,
+		},
+		"--config runs the dir's tests against the deployed config": {
+			args:     []string{filepath.Join(testdata, "deployedconfig"), "--config", filepath.Join(testdata, "karpenter.yaml"), "-v"},
+			wantCode: 0,
+			wantOut:  `test_driver_on_karpenter_on_demand: PASS`,
+		},
+		"-r and -v": {
+			args:     []string{"-v", "-r", "test_fargate_decision"},
+			wantCode: 0,
+			wantOut:  `(?s)test_fargate_decision: PASS.*\n1 passed, 0 failed`,
+		},
+		"json": {
+			args:     []string{"--format", "json", filepath.Join(testdata, "failingtest")},
+			wantCode: exitTestsFailed,
+			wantOut:  `(?s)^\{\n  "summary": \{\n    "passed": \d+,\n    "failed": 1,`,
+		},
+		"a policy that does not compile": {
+			args:     []string{filepath.Join(testdata, "broken")},
+			wantCode: exitBadInput,
+			wantErr:  `zone.rego:7: rego_parse_error`,
+		},
+		"a bad threshold": {
+			args:     []string{"--threshold", "120"},
+			wantCode: exitBadInput,
+			wantErr:  `--threshold 120: want a percentage`,
+		},
 	}
-	if !regexp.MustCompile(`(?m)^\d+ passed, 0 failed`).MatchString(out) {
-		t.Errorf("no passing summary in:\n%s", out)
-	}
-	code, _, errMsg = run(t, "policy", "test", "../../policies/testdata/broken")
-	if code != exitBadInput || !strings.Contains(errMsg, "zone.rego:") {
-		t.Errorf("broken policies: exit %d, error %q; want %d naming zone.rego:LINE", code, errMsg, exitBadInput)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			code, out, errMsg := run(t, append([]string{"policy", "test"}, tc.args...)...)
+			if code != tc.wantCode {
+				t.Errorf("exit code %d, want %d (error %q)\n%s", code, tc.wantCode, errMsg, out)
+			}
+			if tc.wantOut != "" && !regexp.MustCompile(tc.wantOut).MatchString(out) {
+				t.Errorf("output does not match %q:\n%s", tc.wantOut, out)
+			}
+			if tc.wantErr != "" && !regexp.MustCompile(tc.wantErr).MatchString(errMsg) {
+				t.Errorf("error %q does not match %q", errMsg, tc.wantErr)
+			}
+		})
 	}
 }
