@@ -196,6 +196,11 @@ func TestPolicyTest(t *testing.T) {
 			wantOut:  `(?m)^data\.sparkplace\.placement_test\.test_fargate_decision: FAIL`,
 			wantErr:  `1 Rego test\(s\) failed`,
 		},
+		"coverage of the bundle meets 95%": {
+			args:     []string{"--coverage", "--threshold", "95"},
+			wantCode: 0,
+			wantOut:  `(?m)^coverage: (9[5-9]|100)\.\d\d% of \d+ policy lines$`,
+		},
 		"coverage is reported per policy file": {
 			args:     []string{"--coverage"},
 			wantCode: 0,
