@@ -62,13 +62,17 @@ func TestSchemasAreCurrent(t *testing.T) {
 }
 
 // podViewFields are the pod fields in the policy input (webhook.policyView builds the pod with exactly these):
-// JSON names per struct, keyed by Go type. Other fields of these types are absent from the input.
+// JSON names per struct, keyed by Go type. Other fields of these types are absent from the input. status and
+// resources are always {} (encoding/json writes a struct field even when it is empty): their schema has no
+// properties, so a policy reading them is a type error rather than a rule that never fires.
 var podViewFields = map[reflect.Type][]string{
-	reflect.TypeFor[corev1.Pod]():        {"metadata", "spec"},
+	reflect.TypeFor[corev1.Pod]():        {"metadata", "spec", "status"},
 	reflect.TypeFor[metav1.ObjectMeta](): {"namespace", "labels", "annotations"},
 	reflect.TypeFor[corev1.PodSpec](): {"nodeSelector", "affinity", "tolerations", "topologySpreadConstraints",
 		"securityContext", "schedulerName", "priorityClassName", "volumes", "containers", "initContainers"},
-	reflect.TypeFor[corev1.Container](): {"name", "image", "securityContext", "volumeMounts"},
+	reflect.TypeFor[corev1.Container]():            {"name", "image", "securityContext", "volumeMounts", "resources"},
+	reflect.TypeFor[corev1.PodStatus]():            {},
+	reflect.TypeFor[corev1.ResourceRequirements](): {},
 }
 
 // inputSchema is the JSON schema of Input: sparkplace's own types inline with their doc comments, the
@@ -148,7 +152,7 @@ func (g *schemaGen) object(t reflect.Type) map[string]any {
 }
 
 func (g *schemaGen) fields(t reflect.Type, props map[string]any) {
-	only := podViewFields[t]
+	only, reduced := podViewFields[t]
 	for i := range t.NumField() {
 		f := t.Field(i)
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -164,7 +168,7 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any) {
 		if name == "" {
 			name = f.Name
 		}
-		if only != nil && !slices.Contains(only, name) {
+		if reduced && !slices.Contains(only, name) {
 			continue
 		}
 		s := g.schema(f.Type)

@@ -135,6 +135,9 @@ const (
 	OutputJSON    OutputFormat = "json"    // the placed pod
 	OutputPatch   OutputFormat = "patch"   // the JSON patch the webhook would answer with
 	OutputExplain OutputFormat = "explain" // rules, decision and what was respected, for people
+	// OutputInput is the policy input exactly as the webhook builds it (the one its decision came from, when
+	// the policy was asked twice): feed it to `opa eval -i`, or paste it into a _test.rego as a fixture.
+	OutputInput OutputFormat = "input"
 )
 
 // Evaluate places pod as the webhook would and writes the result in format. A denial is not an error: the
@@ -148,6 +151,15 @@ func Evaluate(ctx context.Context, p *Placer, pod *corev1.Pod, format OutputForm
 	out, err := p.Place(ctx, pod, ns, "CREATE")
 	if errors.Is(err, ErrNotSpark) {
 		return nil, badInput("pod %s: %v; the webhook admits it unchanged", pod.Name, err)
+	}
+	if format == OutputInput && out != nil && out.Input != nil {
+		// The input is printed also when the policy fails on it: that is when an author wants it most.
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if werr := enc.Encode(out.Input); werr != nil {
+			return out, werr
+		}
+		return out, err
 	}
 	if err != nil {
 		return out, err
@@ -171,7 +183,7 @@ func Evaluate(ctx context.Context, p *Placer, pod *corev1.Pod, format OutputForm
 	case OutputExplain:
 		return out, explain(w, pod, out)
 	}
-	return out, badInput("unknown output format %q (want yaml, json, patch or explain)", format)
+	return out, badInput("unknown output format %q (want yaml, json, patch, explain or input)", format)
 }
 
 func explain(w io.Writer, pod *corev1.Pod, out *Outcome) error {

@@ -80,6 +80,16 @@ func TestPolicyEval(t *testing.T) {
 			wantCode: 0,
 			wantOut:  `(?s)driver:    pi-5c0f4a93b1d2e7f8-driver on node ip-10-0-42-17.ec2.internal in zone us-east-1b.*zone.executor-follows-driver`,
 		},
+		"input output is the policy input": {
+			args:     func(*testing.T) []string { return []string{"--pod", executor, "--objects", cluster, "-o", "input"} },
+			wantCode: 0,
+			wantOut:  `(?s)^\{\n  "operation": "CREATE",\n  "role": "executor",.*"zone": "us-east-1b".*"pod": \{`,
+		},
+		"input output of a denied pod, with the denial's exit code": {
+			args:     func(t *testing.T) []string { return []string{"--pod", withProfile(t, "gpu"), "-o", "input"} },
+			wantCode: exitDenied,
+			wantOut:  `"sparkplace.io/profile": "gpu"`,
+		},
 		"patch output": {
 			args:     func(*testing.T) []string { return []string{"--pod", executor, "-o", "patch"} },
 			wantCode: 0,
