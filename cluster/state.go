@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+
+	"github.com/sparkplace/sparkplace/zonecapacity"
 )
 
 // PodGetter reads one pod the caches do not hold. The only such read is the pod an executor's ownerReference
@@ -49,6 +51,9 @@ type State struct {
 	fitGen uint64
 	fits   map[string]bool
 
+	// capacity is the free spot capacity per zone, fed by the same events (see Capacity).
+	capacity *zonecapacity.Index
+
 	owners     PodGetter
 	ownerNodes *lru.Cache[types.UID, Driver]
 	now        func() time.Time
@@ -62,6 +67,7 @@ func NewState(owners PodGetter) *State {
 		nodes: map[string]*corev1.Node{}, namespaces: map[string]map[string]string{},
 		relaxed: map[appKey]*relaxation{}, fits: map[string]bool{},
 		owners: owners, ownerNodes: memo, now: time.Now,
+		capacity: zonecapacity.New(zonecapacity.Options{}),
 	}
 }
 
@@ -70,6 +76,7 @@ func (s *State) SetPod(pod *corev1.Pod) {
 	if !IsSparkPod(pod) {
 		return
 	}
+	s.capacity.UpsertPod(pod)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := types.NamespacedName{Namespace: pod.Namespace, Name: pod.Name}
@@ -91,6 +98,7 @@ func (s *State) SetPod(pod *corev1.Pod) {
 
 // DeletePod removes a Spark pod.
 func (s *State) DeletePod(namespace, name string) {
+	s.capacity.DeletePod(namespace, name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := types.NamespacedName{Namespace: namespace, Name: name}
@@ -113,6 +121,7 @@ func (s *State) unindexApp(pod *corev1.Pod) {
 
 // SetNode adds or replaces a node (already stripped).
 func (s *State) SetNode(node *corev1.Node) {
+	s.capacity.UpsertNode(node)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.nodes[node.Name]; !ok || schedulingChanged(old, node) {
@@ -123,6 +132,7 @@ func (s *State) SetNode(node *corev1.Node) {
 
 // DeleteNode removes a node.
 func (s *State) DeleteNode(name string) {
+	s.capacity.DeleteNode(name)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.nodes[name]; ok {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the admission benchmark (sparkplace's executor admission and a no-op handler that decodes and encodes
-# the same review) COUNT times, alternating the two in each run so machine load hits both alike, and prints
-# the median wall time and process CPU time per admission of each, and their ratios.
+# Runs the admission benchmark (sparkplace's executor admission, a driver admission with its zone choice over
+# a 5,000-node capacity index, and a no-op handler that decodes and encodes the same review) COUNT times,
+# alternating them in each run so machine load hits all alike, and prints the median wall time and process
+# CPU time per admission of each, and their ratios to the no-op handler.
 #
 # Usage: hack/bench-ratio.sh [COUNT]   (default 10)
 set -euo pipefail
@@ -11,7 +12,7 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 go test -c -o "$out.test" ./webhook
 for _ in $(seq "$count"); do
-  (cd webhook && "$out.test" -test.run '^$' -test.bench 'Admission/(noop|executor)$' -test.count 1) | grep '^BenchmarkAdmission' >>"$out"
+  (cd webhook && "$out.test" -test.run '^$' -test.bench 'Admission/(noop|executor|driver-capacity)$' -test.count 1) | grep '^BenchmarkAdmission' >>"$out"
 done
 rm -f "$out.test"
 awk '
@@ -29,7 +30,8 @@ awk '
   }
   END {
     printf "runs: %d\n", '"$count"'
-    printf "%-10s %14s %16s\n", "handler", "wall ns/op", "cpu ns/op"
-    for (h in wall) printf "%-10s %14.0f %16.0f\n", h, median(wall[h]), median(cpu[h])
+    printf "%-16s %14s %16s\n", "handler", "wall ns/op", "cpu ns/op"
+    for (h in wall) printf "%-16s %14.0f %16.0f\n", h, median(wall[h]), median(cpu[h])
     printf "ratio executor/noop: wall %.2fx, cpu %.2fx\n", median(wall["executor"]) / median(wall["noop"]), median(cpu["executor"]) / median(cpu["noop"])
+    printf "ratio driver-capacity/noop: wall %.2fx, cpu %.2fx\n", median(wall["driver-capacity"]) / median(wall["noop"]), median(cpu["driver-capacity"]) / median(cpu["noop"])
   }' "$out"

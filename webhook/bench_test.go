@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"syscall"
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplace/sparkplace/policies"
@@ -42,7 +46,8 @@ func serve(t testing.TB, wh http.Handler, body []byte) *admissionv1.AdmissionRes
 }
 
 // BenchmarkAdmission measures one admission through the whole HTTP path (decode the review, handle, encode the
-// response) beside a no-op handler that decodes and encodes the same review. Compare noop with executor:
+// response) beside a no-op handler that decodes and encodes the same review. Compare noop with executor, and
+// with driver-capacity (a driver's zone choice over 5,000 nodes):
 //
 //	go test ./webhook -run '^$' -bench Admission -benchmem -count 10
 //
@@ -64,6 +69,10 @@ func BenchmarkAdmission(b *testing.B) {
 		{"executor", sparkplace, "spark-3.5-executor", ""},
 		{"executor-nvme", sparkplace, "spark-3.5-executor", "nvme"},
 		{"driver", sparkplace, "spark-3.5-driver", ""},
+		// The driver's zone choice at scale: 5,000 nodes and 1,000 Spark pods in the capacity index, and
+		// reservations that expire at once, so every admission computes a fresh choice (as every new
+		// application's driver does); it reads running sums, not the nodes.
+		{"driver-capacity", capacityWebhook(b), "spark-3.5-driver", ""},
 	}
 	for _, bc := range cases {
 		body := reviewBody(b, podRequest(b, withProfile(readFixture(b, bc.fixture), bc.profile)))
@@ -82,6 +91,31 @@ func BenchmarkAdmission(b *testing.B) {
 			b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
 		})
 	}
+}
+
+// capacityWebhook serves sparkplace over a cluster of 5,000 nodes (spot and on-demand in three zones) and
+// 1,000 running executors, with driverZone.reservationSeconds 0.
+func capacityWebhook(b *testing.B) http.Handler {
+	spot := map[string]int{"us-east-1a": 1000, "us-east-1b": 600, "us-east-1c": 2400}
+	state := zoneFleet(spot)
+	for i := range 997 { // with zoneFleet's 3 on-demand and 4,000 spot nodes: 5,000
+		zone := []string{"us-east-1a", "us-east-1b", "us-east-1c"}[i%3]
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("system-%d", i), Labels: map[string]string{corev1.LabelTopologyZone: zone}}}
+		n.Status.Allocatable = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi")}
+		state.SetNode(n)
+	}
+	for i := range 1000 {
+		zone := []string{"us-east-1a", "us-east-1b", "us-east-1c"}[i%3]
+		pod := readFixture(b, "spark-3.5-executor")
+		pod.Name = fmt.Sprintf("running-exec-%d", i)
+		pod.Labels[LabelAppID] = fmt.Sprintf("spark-%032d", i/8)
+		pod.Spec.NodeName = fmt.Sprintf("spot-%s-%d", zone, i%spot[zone])
+		pod.Spec.Containers[len(pod.Spec.Containers)-1].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi")}
+		pod.Status.Phase = corev1.PodRunning
+		state.SetPod(pod)
+	}
+	p := newZonePlacer(b, state, "driverZone: {reservationSeconds: 0}")
+	return &admission.Webhook{Handler: &Handler{Placer: p, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}}
 }
 
 // processCPU is the CPU time the process has used so far, in nanoseconds.

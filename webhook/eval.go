@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -46,8 +47,9 @@ func DecodePod(name string, data []byte) (*corev1.Pod, error) {
 	return pod, nil
 }
 
-// ObjectsState reads the cluster state of --objects: Nodes, Pods and Namespaces, as YAML documents or a v1
-// List, through the filters and transforms of the webhook's informer caches (see cluster.FromObjects).
+// ObjectsState reads the cluster state of --objects: Nodes, Pods, Namespaces and DaemonSets (their requests
+// count against free capacity), as YAML documents or a v1 List, through the filters and transforms of the
+// webhook's informer caches (see cluster.FromObjects).
 func ObjectsState(name string, data []byte) (*cluster.State, error) {
 	docs, err := splitDocuments(name, data)
 	if err != nil {
@@ -57,6 +59,7 @@ func ObjectsState(name string, data []byte) (*cluster.State, error) {
 		pods       []*corev1.Pod
 		nodes      []*corev1.Node
 		namespaces []*corev1.Namespace
+		daemonSets []*appsv1.DaemonSet
 	)
 	for i, doc := range docs {
 		obj, err := decodeObject(fmt.Sprintf("%s (document %d)", name, i+1), doc)
@@ -82,12 +85,18 @@ func ObjectsState(name string, data []byte) (*cluster.State, error) {
 				pods = append(pods, o)
 			case *corev1.Namespace:
 				namespaces = append(namespaces, o)
+			case *appsv1.DaemonSet:
+				daemonSets = append(daemonSets, o)
 			default:
-				return nil, badInput("%s: unsupported %s (want Node, Pod or Namespace)", name, item.GetObjectKind().GroupVersionKind().Kind)
+				return nil, badInput("%s: unsupported %s (want Node, Pod, Namespace or DaemonSet)", name, item.GetObjectKind().GroupVersionKind().Kind)
 			}
 		}
 	}
-	return cluster.FromObjects(pods, nodes, namespaces), nil
+	state := cluster.FromObjects(pods, nodes, namespaces)
+	for _, ds := range daemonSets {
+		state.SetDaemonSet(ds)
+	}
+	return state, nil
 }
 
 // EmptyCluster is the cluster state of `policy eval` without --objects: no pods, nodes or namespaces.

@@ -71,6 +71,9 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	}
 	before := shapeOf(pod)
 	out, err := h.Placer.Place(ctx, pod, req.Namespace, string(req.Operation))
+	if req.DryRun != nil && *req.DryRun && *role == RoleDriver {
+		h.Placer.forgetZone(pod) // a dry run creates no driver: its zone reservation must not count
+	}
 	var perr *PolicyError
 	switch {
 	case errors.As(err, &perr):

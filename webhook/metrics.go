@@ -26,6 +26,9 @@ type Metrics struct {
 	ExecutorsPending   *prometheus.GaugeVec
 	Relaxations        *prometheus.CounterVec
 	UnsatisfiableTerms prometheus.Counter
+	// DriverZoneChoices and ZoneFreeSpotCPU are the driver zone choice's (see package zonecapacity).
+	DriverZoneChoices *prometheus.CounterVec
+	ZoneFreeSpotCPU   *prometheus.GaugeVec
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not registered, as in tests).
@@ -76,10 +79,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sparkplace_unsatisfiable_required_terms_total",
 			Help: "Executors admitted with a required zone term that no schedulable node could meet at admission (zone.mode strict, or a policy that ignores input.zone.unschedulable). Stays 0 with the default policy in modes bounded and preferred.",
 		}),
+		DriverZoneChoices: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sparkplace_driver_zone_choices_total",
+			Help: "Drivers steered to a zone, by zone and reason (capacity: most free spot capacity; hint, weight, round-robin: no zone had free capacity).",
+		}, []string{"zone", "reason"}),
+		ZoneFreeSpotCPU: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sparkplace_zone_free_spot_cpu",
+			Help: "Free spot CPU (cores) per zone for the executors of the last steered driver's profile, as the capacity index estimated it (after pending executors and recent drivers).",
+		}, []string{"zone"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Admissions, m.AdmissionLatency, m.PolicyLatency, m.PolicyErrors, m.RulesFired, m.PolicyReloads, m.PolicyBundle,
-			m.ExecutorsPending, m.Relaxations, m.UnsatisfiableTerms)
+			m.ExecutorsPending, m.Relaxations, m.UnsatisfiableTerms, m.DriverZoneChoices, m.ZoneFreeSpotCPU)
 	}
 	return m
 }

@@ -61,8 +61,10 @@ func (o *Outcome) Denied() bool { return o.Decision != nil && len(o.Decision.Den
 type Placer struct {
 	Engine  Engine
 	Cluster *cluster.State
-	// Metrics, when set, records policy evaluation latency and unsatisfiable terms.
+	// Metrics, when set, records policy evaluation latency, unsatisfiable terms and driver zone choices.
 	Metrics *Metrics
+	// pools remembers the capacity pool of each profile for driver zone choices.
+	pools driverPools
 }
 
 // Place classifies pod, evaluates the policies for it and, unless they deny it, applies the decision and
@@ -92,6 +94,12 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 		}
 	}
 	out := &Outcome{Role: role, Input: buildInput(pod, role, operation, ns, driver, zone)}
+	var steer *zoneSteer
+	if role == RoleDriver {
+		if steer = p.chooseDriverZone(ctx, policy, pod, ns); steer != nil {
+			out.Input.ZoneChoice = &policies.ZoneChoice{Zone: steer.choice.Zone, Reason: steer.choice.Reason}
+		}
+	}
 	d, err := p.decide(ctx, policy, out.Input)
 	if err == nil && role == RoleExecutor && p.zoneTermUnmeetable(pod, d, zc.TopologyKey) {
 		out.Input.Zone.Unschedulable = true
@@ -103,18 +111,30 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 		}
 	}
 	if err != nil {
-		return out, &PolicyError{Err: err}
+		err = &PolicyError{Err: err}
+	} else {
+		out.Decision = d
+		if gerr := policy.Guardrails().Validate(d); gerr != nil {
+			err = &PolicyError{Guardrail: true, Err: gerr}
+		}
 	}
-	out.Decision = d
-	if err := policy.Guardrails().Validate(d); err != nil {
-		return out, &PolicyError{Guardrail: true, Err: err}
+	var notes []string
+	if steer != nil {
+		applied := d
+		if err != nil {
+			applied = nil
+		}
+		notes = p.settle(steer, applied, zc.TopologyKey)
+	}
+	if err != nil {
+		return out, err
 	}
 	if out.Denied() {
 		return out, nil
 	}
 	res := placement.Apply(pod, d)
 	out.Changed, out.Respected = res.Changed, res.Respected
-	e := placement.Explanation{Rules: d.Rules, Bundle: policy.Hash(), Respected: res.Respected, Notes: d.Notes}
+	e := placement.Explanation{Rules: d.Rules, Bundle: policy.Hash(), Respected: res.Respected, Notes: append(notes, d.Notes...)}
 	if placement.Annotate(pod, e) && !slices.Contains(out.Changed, placement.FieldAnnotations) {
 		out.Changed = append(out.Changed, placement.FieldAnnotations)
 	}

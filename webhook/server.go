@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync/atomic"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -68,6 +69,7 @@ func Run(ctx context.Context, o ServerOptions) error {
 				&corev1.Pod{}:           {Label: cluster.SparkPodSelector(), Transform: cluster.StripPod},
 				&corev1.Node{}:          {Transform: cluster.StripNode},
 				metadataOf("Namespace"): {Transform: cluster.StripNamespace},
+				&appsv1.DaemonSet{}:     {Transform: cluster.StripDaemonSet},
 			},
 			DefaultTransform: cache.TransformStripManagedFields(),
 		},
@@ -84,6 +86,7 @@ func Run(ctx context.Context, o ServerOptions) error {
 		{&corev1.Pod{}, state.PodHandler()},
 		{&corev1.Node{}, state.NodeHandler()},
 		{metadataOf("Namespace"), state.NamespaceHandler()},
+		{&appsv1.DaemonSet{}, state.DaemonSetHandler()},
 	} {
 		informer, err := reader.GetInformer(ctx, inf.obj)
 		if err != nil {

@@ -138,7 +138,7 @@ func TestPolicyEval(t *testing.T) {
 				return []string{"--pod", executor, "--objects", writeFile(t, "cluster.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")}
 			},
 			wantCode:   exitBadInput,
-			wantErrMsg: `unsupported ConfigMap \(want Node, Pod or Namespace\)`,
+			wantErrMsg: `unsupported ConfigMap \(want Node, Pod, Namespace or DaemonSet\)`,
 		},
 		"policy with a syntax error": {
 			args: func(*testing.T) []string {

@@ -18,12 +18,11 @@ steered_driver if {
 # The driver prefers the chosen zone. Preferred, not required: the choice is made for the executors' spot
 # capacity, and a required term could keep the driver Pending when the zone's on-demand nodes are full. The
 # executors then follow wherever the driver lands.
-preferred_node_affinity contains term if {
-	steered_driver
-	term := {
-		"weight": cfg.driverZone.weight,
-		"preference": {"matchExpressions": [{"key": cfg.zone.topologyKey, "operator": "In", "values": [chosen_zone]}]},
-	}
+preferred_node_affinity contains zone_preference if steered_driver
+
+zone_preference := {
+	"weight": cfg.driverZone.weight,
+	"preference": {"matchExpressions": [{"key": cfg.zone.topologyKey, "operator": "In", "values": [chosen_zone]}]},
 }
 
 rules contains sprintf("zone.driver-%s", [input.zoneChoice.reason]) if steered_driver
@@ -37,8 +36,10 @@ pod_constrains_zone if {
 	req.key == cfg.zone.topologyKey
 }
 
+# A preference equal to sparkplace's own (a reinvoked admission: the choice is the same) is not the user's.
 pod_constrains_zone if {
 	some term in input.pod.spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution
+	term != zone_preference
 	some req in term.preference.matchExpressions
 	req.key == cfg.zone.topologyKey
 }

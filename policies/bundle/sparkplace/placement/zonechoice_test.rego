@@ -95,3 +95,9 @@ test_executors_are_protected_only_when_configured if {
 	d.annotations == autoscaler_annotations
 	"autoscaler.executor-not-evicted" in d.rules
 }
+
+test_reinvocation_keeps_the_zone_preference if {
+	placed := object.union(steered_input("spot", "us-east-1c", "capacity"), {"pod": {"spec": {"affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [zone_preference("us-east-1c")]}}}}})
+	placement.preferred_node_affinity == {zone_preference("us-east-1c")} with input as placed
+	"zone.driver-capacity" in placement.rules with input as placed
+}
