@@ -51,6 +51,8 @@ func (s source) embedded() bool { return strings.HasPrefix(s.name, embeddedNameP
 type sources struct {
 	files  []source // sorted by base name
 	config map[string]any
+	// custom is the policy dir's data, data.sparkplace.custom.
+	custom map[string]any
 	hash   string
 	// replaced are the names of the embedded files the policy dir replaces.
 	replaced []string
@@ -58,11 +60,131 @@ type sources struct {
 
 // data is the document the policies see as data.
 func (s *sources) data() map[string]any {
-	return map[string]any{"sparkplace": map[string]any{"config": copyConfig(s.config)}}
+	root := map[string]any{"config": copyConfig(s.config)}
+	if s.custom != nil {
+		root[customDataKey] = copyConfig(s.custom)
+	}
+	return map[string]any{"sparkplace": root}
 }
 
-// loadSources reads the embedded bundle, replaces or extends its Rego files with policyDir's *.rego files
-// (top level only) and deep-merges configFile over the default config. Both paths may be empty.
+// customDataKey is where a policy dir's data files go: data.sparkplace.custom.
+const customDataKey = "custom"
+
+// dataFileNames are the data files of a policy dir, as in an OPA bundle.
+var dataFileNames = []string{"data.json", "data.yaml", "data.yml"}
+
+// loadPolicyDir reads a policy dir as OPA reads a directory: every *.rego file, at any depth (one named like an
+// embedded file replaces it, its name recorded in replaced), and every data.json/data.yaml, its content placed
+// at the data path of its directory (dir/sparkplace/custom/data.yaml is data.sparkplace.custom). Data must lie
+// under data.sparkplace.custom: the config comes from --config only. Names starting with "." are skipped, so
+// a ConfigMap volume's ..data and timestamped directories are not read twice. It returns
+// data.sparkplace.custom.
+func loadPolicyDir(dir string, byBase map[string]source, replaced *[]string) (map[string]any, error) {
+	fromDir := map[string]string{} // base name -> the dir file, to refuse two of one name
+	data := map[string]any{}
+	err := filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != dir && strings.HasPrefix(e.Name(), ".") {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch {
+		case e.IsDir():
+			return nil
+		case strings.HasSuffix(e.Name(), ".rego"):
+			if other, dup := fromDir[e.Name()]; dup {
+				return fmt.Errorf("%s and %s: two policy files named %s (a file replaces the embedded one by name)", other, p, e.Name())
+			}
+			fromDir[e.Name()] = p
+			text, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if prev, ok := byBase[e.Name()]; ok {
+				*replaced = append(*replaced, prev.name)
+			}
+			byBase[e.Name()] = source{base: e.Name(), name: p, text: text}
+		case slices.Contains(dataFileNames, e.Name()):
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			doc, err := parseConfig(p, raw)
+			if err != nil {
+				return err
+			}
+			rel, err := filepath.Rel(dir, filepath.Dir(p))
+			if err != nil {
+				return err
+			}
+			var at []string
+			if rel != "." {
+				at = strings.Split(filepath.ToSlash(rel), "/")
+			}
+			for i := len(at) - 1; i >= 0; i-- {
+				doc = map[string]any{at[i]: doc}
+			}
+			if err := checkCustomData(doc); err != nil {
+				return fmt.Errorf("data file %s: %w", p, err)
+			}
+			if err := mergeData(data, doc, nil); err != nil {
+				return fmt.Errorf("data file %s: %w", p, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading policy dir: %w", err)
+	}
+	root, _ := data["sparkplace"].(map[string]any)
+	custom, _ := root[customDataKey].(map[string]any)
+	return custom, nil
+}
+
+// checkCustomData accepts a data document only when everything in it lies under data.sparkplace.custom.
+func checkCustomData(doc map[string]any) error {
+	const want = "its content must lie under data.sparkplace.custom: put it in sparkplace/custom/data.yaml of the policy dir (or nest it under sparkplace: custom:)"
+	for key, v := range doc {
+		root, ok := v.(map[string]any)
+		if key != "sparkplace" || !ok {
+			return fmt.Errorf("it sets data.%s; %s", key, want)
+		}
+		for key, v := range root {
+			if _, ok := v.(map[string]any); key != customDataKey || !ok {
+				return fmt.Errorf("it sets data.sparkplace.%s; %s, as an object", key, want)
+			}
+		}
+	}
+	return nil
+}
+
+// mergeData deep-merges two data documents as OPA merges data files: objects key by key; two files giving one
+// key different non-object values is an error.
+func mergeData(base, add map[string]any, at []string) error {
+	for key, v := range add {
+		path := append(slices.Clone(at), key)
+		bm, bIsMap := base[key].(map[string]any)
+		am, aIsMap := v.(map[string]any)
+		switch _, exists := base[key]; {
+		case !exists:
+			base[key] = v
+		case bIsMap && aIsMap:
+			if err := mergeData(bm, am, path); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("data.%s is set by another data file of the policy dir too", strings.Join(path, "."))
+		}
+	}
+	return nil
+}
+
+// loadSources reads the embedded bundle, replaces or extends it with policyDir's Rego and data files
+// (loadPolicyDir) and deep-merges configFile over the default config. Both paths may be empty.
 func loadSources(policyDir, configFile string) (*sources, error) {
 	byBase := map[string]source{}
 	var replaced []string
@@ -81,24 +203,10 @@ func loadSources(policyDir, configFile string) (*sources, error) {
 		return nil, fmt.Errorf("reading embedded bundle: %w", err)
 	}
 
+	var custom map[string]any
 	if policyDir != "" {
-		entries, err := os.ReadDir(policyDir)
-		if err != nil {
-			return nil, fmt.Errorf("reading policy dir: %w", err)
-		}
-		for _, e := range entries {
-			if e.IsDir() || !strings.HasSuffix(e.Name(), ".rego") {
-				continue
-			}
-			name := filepath.Join(policyDir, e.Name())
-			text, err := os.ReadFile(name)
-			if err != nil {
-				return nil, fmt.Errorf("reading policy dir: %w", err)
-			}
-			if prev, ok := byBase[e.Name()]; ok {
-				replaced = append(replaced, prev.name)
-			}
-			byBase[e.Name()] = source{base: e.Name(), name: name, text: text}
+		if custom, err = loadPolicyDir(policyDir, byBase, &replaced); err != nil {
+			return nil, err
 		}
 	}
 
@@ -124,7 +232,7 @@ func loadSources(policyDir, configFile string) (*sources, error) {
 		}
 	}
 
-	s := &sources{config: config, replaced: replaced}
+	s := &sources{config: config, custom: custom, replaced: replaced}
 	for _, f := range byBase {
 		s.files = append(s.files, f)
 	}
@@ -168,6 +276,10 @@ var replacedConfigMaps = []string{
 
 const openConfigMap = "presets"
 
+// customConfigKey is the config section of a policy dir's own policies: any keys at any depth below it are
+// accepted (merged key by key), read as cfg.custom.<name>.
+const customConfigKey = "custom"
+
 // mergeConfig deep-merges override into base: objects key by key (except replacedConfigMaps), lists and
 // scalars replaced. A value must have the kind of the default it replaces.
 func mergeConfig(base, override map[string]any, at []string) error {
@@ -176,7 +288,7 @@ func mergeConfig(base, override map[string]any, at []string) error {
 		where := strings.Join(path, ".")
 		bv, known := base[key]
 		if !known {
-			if strings.Join(at, ".") != openConfigMap {
+			if strings.Join(at, ".") != openConfigMap && (len(at) == 0 || at[0] != customConfigKey) {
 				return fmt.Errorf("unknown key %s (known: %s)", where, strings.Join(sortedKeys(base), ", "))
 			}
 			base[key] = ov
@@ -224,15 +336,15 @@ func sortedKeys(m map[string]any) []string {
 	return keys
 }
 
-// contentHash identifies what the engine evaluates: every Rego file's base name and text, and the merged
-// config in canonical JSON (encoding/json sorts object keys).
+// contentHash identifies what the engine evaluates: every Rego file's base name and text, and the data (the
+// merged config, the policy dir's data) in canonical JSON (encoding/json sorts object keys).
 func (s *sources) contentHash() (string, error) {
 	h := sha256.New()
 	for _, f := range s.files {
 		fmt.Fprintf(h, "%s\x00%d\x00", f.base, len(f.text))
 		h.Write(f.text)
 	}
-	cfg, err := json.Marshal(s.config)
+	cfg, err := json.Marshal(s.data())
 	if err != nil {
 		return "", fmt.Errorf("hashing config: %w", err)
 	}

@@ -22,9 +22,9 @@ const Query = "data.sparkplace.placement.decision"
 
 // Options configure an Engine. The zero value serves the embedded bundle with its default config.
 type Options struct {
-	// PolicyDir holds extra or replacement policies: each top-level *.rego file replaces the embedded file of
-	// the same name (e.g. zone.rego, and zone_test.rego for its tests) or is added to the bundle. Empty means
-	// the embedded bundle only.
+	// PolicyDir holds extra or replacement policies and their data: each *.rego file (at any depth) replaces
+	// the embedded file of the same name (e.g. zone.rego, and zone_test.rego for its tests) or is added to the
+	// bundle; data.json/data.yaml files give data.sparkplace.custom. Empty means the embedded bundle only.
 	PolicyDir string
 	// ConfigFile is a YAML or JSON object deep-merged over the bundle's defaults (sparkplace/config/data.yaml, data.sparkplace.config).
 	// Empty means the defaults.

@@ -263,7 +263,7 @@ func yamlSchema(n *yaml.Node, at []string) (map[string]any, error) {
 			open = maps.Clone(open)
 			delete(open, "description")
 			return map[string]any{"type": "object", "properties": props, "additionalProperties": open}, nil
-		case slices.Contains(replacedConfigMaps, where):
+		case slices.Contains(replacedConfigMaps, where), where == customConfigKey:
 			return map[string]any{"type": "object", "additionalProperties": true}, nil
 		}
 		return map[string]any{"type": "object", "properties": props, "additionalProperties": false}, nil

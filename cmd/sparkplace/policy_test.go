@@ -80,6 +80,18 @@ func TestPolicyEval(t *testing.T) {
 			wantCode: 0,
 			wantOut:  `(?s)driver:    pi-5c0f4a93b1d2e7f8-driver on node ip-10-0-42-17.ec2.internal in zone us-east-1b.*zone.executor-follows-driver`,
 		},
+		"a custom policy with its own data file and config section": {
+			args: func(t *testing.T) []string {
+				data, err := os.ReadFile(filepath.Join(testdata, "pods", "spark-3.5-driver.yaml"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pod := writeFile(t, "pod.yaml", strings.Replace(string(data), "namespace: spark-jobs", "namespace: etl", 1))
+				return []string{"--pod", pod, "--policy-dir", "../../policies/testdata/custom", "--config", "../../policies/testdata/custom-config.yaml", "-o", "explain"}
+			},
+			wantCode: 0,
+			wantOut:  `(?s)custom.team-label.*example.com/cost-center: cc-42\n *example.com/team: data-platform`,
+		},
 		"input output is the policy input": {
 			args:     func(*testing.T) []string { return []string{"--pod", executor, "--objects", cluster, "-o", "input"} },
 			wantCode: 0,
@@ -226,6 +238,11 @@ func TestPolicyTest(t *testing.T) {
 			args:     []string{filepath.Join(testdata, "deployedconfig"), "--config", filepath.Join(testdata, "karpenter.yaml"), "-v"},
 			wantCode: 0,
 			wantOut:  `test_driver_on_karpenter_on_demand: PASS`,
+		},
+		"a custom policy's tests with its data file and config section": {
+			args:     []string{filepath.Join(testdata, "custom"), "--config", filepath.Join(testdata, "custom-config.yaml"), "-v", "--threshold", "95"},
+			wantCode: 0,
+			wantOut:  `(?s)test_team_from_the_policy_data: PASS.*100\.00%  \.\./\.\./policies/testdata/custom/team.rego`,
 		},
 		"-r and -v": {
 			args:     []string{"-v", "-r", "test_fargate_decision"},

@@ -38,7 +38,7 @@ type policyFlags struct {
 }
 
 func (f *policyFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.policyDir, "policy-dir", "", "directory of extra or replacement .rego files (a file named like an embedded one replaces it)")
+	cmd.Flags().StringVar(&f.policyDir, "policy-dir", "", "directory of extra or replacement .rego files (a file named like an embedded one replaces it) and their data.json/data.yaml (data.sparkplace.custom)")
 	cmd.Flags().StringVar(&f.configFile, "config", "", "YAML or JSON file merged over data.sparkplace.config (defaults: policies/bundle/sparkplace/config/data.yaml)")
 	cmd.Flags().DurationVar(&f.policyTimeout, "policy-timeout", time.Second, "deadline for one policy evaluation")
 }
