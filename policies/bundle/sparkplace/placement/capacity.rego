@@ -8,7 +8,10 @@ capacity := object.union(cfg.presets[cfg.preset], cfg.capacity)
 # spot_profiles put executors on spot capacity.
 spot_profiles := {"spot", "nvme"}
 
-# A driver always runs on on-demand capacity (except on Fargate, which has no capacity type).
+# METADATA
+# title: capacity.driver-on-demand
+# description: |-
+#   A driver always runs on on-demand capacity (except on Fargate, which has no capacity type).
 node_selector[capacity.key] := capacity.onDemand if {
 	role == "driver"
 	node_bound
@@ -19,7 +22,10 @@ rules contains "capacity.driver-on-demand" if {
 	node_bound
 }
 
-# Under the on-demand profile executors run on on-demand capacity too.
+# METADATA
+# title: capacity.executor-on-demand
+# description: |-
+#   Under the on-demand profile executors run on on-demand capacity too.
 node_selector[capacity.key] := capacity.onDemand if {
 	role == "executor"
 	profile == "on-demand"
@@ -30,7 +36,10 @@ rules contains "capacity.executor-on-demand" if {
 	profile == "on-demand"
 }
 
-# Under spot profiles executors run on spot capacity and tolerate the spot taint.
+# METADATA
+# title: capacity.executor-spot
+# description: |-
+#   Under spot profiles executors run on spot capacity and tolerate the spot taint.
 node_selector[capacity.key] := capacity.spot if {
 	role == "executor"
 	profile in spot_profiles

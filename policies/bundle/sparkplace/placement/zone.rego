@@ -33,7 +33,10 @@ zone_required if {
 	not zone_relaxed
 }
 
-# The zone is known: a required node affinity, or a preferred one.
+# METADATA
+# title: zone.executor-follows-driver
+# description: |-
+#   The zone is known: a required node affinity, or a preferred one.
 node_affinity contains {"key": zone_key, "operator": "In", "values": [zone_value]} if {
 	zone_executor
 	zone_required
@@ -70,9 +73,12 @@ driver_term := {
 	input.app.id != ""
 }
 
-# In client mode with no driver pod, the executors keep together: a pod affinity to the application's
-# executors. The scheduler lets the first one go to any node with the label (it matches its own term), and
-# every later one follows it; once one is bound the webhook pins the rest to its zone by node affinity.
+# METADATA
+# title: zone.executor-affinity-fallback
+# description: |-
+#   In client mode with no driver pod, the executors keep together: a pod affinity to the application's
+#   executors. The scheduler lets the first one go to any node with the label (it matches its own term), and
+#   every later one follows it; once one is bound the webhook pins the rest to its zone by node affinity.
 executors_term := {
 	"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "executor"}},
 	"topologyKey": zone_key,
@@ -120,7 +126,10 @@ rules contains "zone.preferred" if {
 	zone_term
 }
 
-# Why the zone is not required, or required though it cannot be met: the annotation says it.
+# METADATA
+# title: zone.relaxed-after-bound
+# description: |-
+#   Why the zone is not required, or required though it cannot be met: the annotation says it.
 rules contains "zone.relaxed-after-bound" if {
 	zone_executor
 	zone_mode == "bounded"
@@ -134,7 +143,10 @@ notes contains sprintf("zone %s is preferred, not required: executors of this ap
 	zone_value
 }
 
-# The label tells every webhook replica (and the next executors) that this application's pin is relaxed.
+# METADATA
+# title: zone.relaxed-no-schedulable-node
+# description: |-
+#   The label tells every webhook replica (and the next executors) that this application's pin is relaxed.
 labels["sparkplace.io/zone-relaxed"] := zone_relaxed if {
 	zone_executor
 	zone_mode == "bounded"
@@ -167,7 +179,10 @@ notes contains sprintf("no schedulable node with %s=%s can take this executor no
 	zone_unschedulable
 }
 
-# The driver runs on a node without the topology label (bare metal, kubeadm): there is no zone to follow.
+# METADATA
+# title: zone.driver-zone-unknown
+# description: |-
+#   The driver runs on a node without the topology label (bare metal, kubeadm): there is no zone to follow.
 rules contains "zone.driver-zone-unknown" if {
 	zone_executor
 	not zone_value

@@ -44,9 +44,12 @@ pod_constrains_zone if {
 	req.key == cfg.zone.topologyKey
 }
 
-# Spot executors of one application spread over the spot pools (instance types, node groups, NodePools) of
-# their zone, so one reclaim of a pool does not take every executor of the job. ScheduleAnyway: the spread
-# only scores nodes, it never keeps an executor Pending.
+# METADATA
+# title: spot.executors-spread-over-pools
+# description: |-
+#   Spot executors of one application spread over the spot pools (instance types, node groups, NodePools) of
+#   their zone, so one reclaim of a pool does not take every executor of the job. ScheduleAnyway: the spread
+#   only scores nodes, it never keeps an executor Pending.
 topology_spread contains constraint if {
 	role == "executor"
 	profile in spot_profiles
@@ -64,7 +67,10 @@ rules contains "spot.executors-spread-over-pools" if {
 	some _ in topology_spread
 }
 
-# Losing a driver loses the job: autoscalers must not evict it to scale a node down.
+# METADATA
+# title: autoscaler.driver-not-evicted
+# description: |-
+#   Losing a driver loses the job: autoscalers must not evict it to scale a node down.
 annotations[key] := value if {
 	role == "driver"
 	node_bound
@@ -77,8 +83,11 @@ rules contains "autoscaler.driver-not-evicted" if {
 	count(cfg.autoscaler.driverAnnotations) > 0
 }
 
-# Executors get the same protection when their shuffle data matters (no external shuffle service, dynamic
-# allocation with shuffle tracking): config autoscaler.protectExecutors.
+# METADATA
+# title: autoscaler.executor-not-evicted
+# description: |-
+#   Executors get the same protection when their shuffle data matters (no external shuffle service, dynamic
+#   allocation with shuffle tracking): config autoscaler.protectExecutors.
 annotations[key] := value if {
 	role == "executor"
 	node_bound
