@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -198,5 +199,48 @@ func TestDriverZoneDryRun(t *testing.T) {
 	}
 	if n := state.Capacity().Stats().Reservations; n != 0 {
 		t.Errorf("%d reservations after a dry run, want 0", n)
+	}
+}
+
+// TestZoneChoiceGolden shows, as golden files, a sized driver on a spot fleet scaled to zero: round robin,
+// configured capacity hints, configured weights (with executors spread over NodePools and protected from
+// scale-down, as that config also asks), and the executors' spread over spot pools.
+func TestZoneChoiceGolden(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "cluster-spot-at-zero.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	variants := map[string]string{
+		"round-robin": "",
+		"hints":       filepath.Join("testdata", "config", "zone-hints.yaml"),
+		"weights":     filepath.Join("testdata", "config", "zone-weights.yaml"),
+	}
+	for variant, config := range variants {
+		for _, fixture := range []string{"spark-3.5-driver", "spark-3.5-executor"} {
+			name := "zones/" + fixture + "-spot-at-zero-" + variant
+			t.Run(name, func(t *testing.T) {
+				state, err := ObjectsState("cluster-spot-at-zero.yaml", data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				engine, err := policies.New(context.Background(), policies.Options{ConfigFile: config})
+				if err != nil {
+					t.Fatal(err)
+				}
+				placer := &Placer{Engine: engine, Cluster: state}
+				pod := readFixture(t, fixture)
+				if pod.Labels[LabelRole] == RoleDriver {
+					if pod.Annotations == nil {
+						pod.Annotations = map[string]string{}
+					}
+					pod.Annotations[AnnotationExecutors], pod.Annotations[AnnotationExecutorCPU], pod.Annotations[AnnotationExecutorMemory] = "8", "4", "15769Mi"
+				}
+				var out bytes.Buffer
+				if _, err := Evaluate(context.Background(), placer, pod, OutputYAML, &out); err != nil {
+					t.Fatal(err)
+				}
+				checkGolden(t, name, []byte(strings.ReplaceAll(out.String(), engine.Current().Hash(), "sha256:BUNDLE")))
+			})
+		}
 	}
 }
