@@ -44,6 +44,11 @@ unit: opa ## Unit tests only (no control plane).
 bench: ## The admission benchmark: executor admission vs a no-op handler, alternated, median ratio (COUNT=10).
 	hack/bench-ratio.sh $${COUNT:-10}
 
+.PHONY: bench-zones
+bench-zones: control-plane ## The zone simulation and spot reclaim drill at full scale (README "Zone choice"); tables in bin/bench-zones.md.
+	@mkdir -p bin
+	go test -count=1 -timeout 30m ./e2e/zonebench -run TestZones -v -args -zonebench.full -zonebench.out $(CURDIR)/bin/bench-zones.md
+
 .PHONY: fuzz
 fuzz: ## Fuzz the admission handler for FUZZTIME (default 1m).
 	go test ./webhook -run '^$$' -fuzz FuzzAdmission -fuzztime $${FUZZTIME:-1m}

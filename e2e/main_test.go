@@ -122,13 +122,20 @@ func startWebhook(ctx context.Context, logf func(string, ...any)) (*framework.We
 		}
 		logf("built sparkplace in %s", time.Since(start).Round(time.Millisecond))
 	}
-	w, err := cp.StartWebhook(ctx, framework.WebhookOptions{Command: []string{bin, "webhook"}})
+	w, err := cp.StartWebhook(ctx, framework.WebhookOptions{
+		Command: []string{bin, "webhook"},
+		// A test that serves its namespace with its own webhook (another config) labels it ownWebhookLabel.
+		NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: ownWebhookLabel, Operator: metav1.LabelSelectorOpDoesNotExist}}},
+	})
 	if err != nil {
 		return nil, err
 	}
 	logf("webhook serving %s", w.URL())
 	return w, nil
 }
+
+// ownWebhookLabel on a namespace keeps the suite's webhook out of it, for a test that serves it with its own.
+const ownWebhookLabel = "e2e.sparkplace.io/own-webhook"
 
 // requireWebhook fails the test when the suite could not start the webhook.
 func requireWebhook(t *testing.T) *framework.Webhook {
