@@ -31,7 +31,7 @@ func newPolicyEvalCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "eval --pod POD.yaml [--objects CLUSTER.yaml] [--policy-dir DIR] [--config CONFIG.yaml] [-o yaml|json|patch|explain|input]",
 		Short: "Place one pod exactly as the webhook would",
-		Long: `Runs the webhook's own code path on one pod, with the cluster state (Nodes, driver Pods, Namespaces) read
+		Long: `Runs the webhook's own code path on one pod, with the cluster state (Nodes, Pods, Namespaces, DaemonSets) read
 from --objects instead of informers. A pod without a namespace is evaluated in "default".
 
 Exit codes: 0 allowed, 3 denied by the policy, 2 bad input (unreadable or non-pod input, a pod without
@@ -71,7 +71,7 @@ spark-role=driver|executor, a policy that does not compile, fails at runtime or 
 	}
 	pf.register(cmd)
 	cmd.Flags().StringVar(&podFile, "pod", "", "the pod, YAML or JSON (- for stdin)")
-	cmd.Flags().StringVar(&objects, "objects", "", "cluster state: Nodes, driver Pods and Namespaces, YAML documents or a List")
+	cmd.Flags().StringVar(&objects, "objects", "", "cluster state: Nodes, Pods, Namespaces and DaemonSets, YAML documents or a List")
 	cmd.Flags().StringVarP(&output, "output", "o", string(webhook.OutputYAML), "yaml or json (the placed pod), patch (the webhook's JSON patch), explain (for people), input (the policy input, for opa eval -i or a test fixture)")
 	return cmd
 }
