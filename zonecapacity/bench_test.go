@@ -2,6 +2,7 @@ package zonecapacity
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -62,4 +63,27 @@ func bigFleet(x *Index, nodes, pods int) {
 		zone := zones[i%len(zones)]
 		x.UpsertPod(executor(fmt.Sprintf("app-%d", i/8), i, fmt.Sprintf("spot-%s-%d", zone, (i/len(zones))%perZone), "1", "4Gi"))
 	}
+}
+
+// BenchmarkMemory reports the heap the index holds for 5,000 nodes and 1,000 Spark pods (the objects
+// themselves live in the informer caches; the index keeps their labels and taints by reference, and its own
+// sums).
+//
+//	go test ./zonecapacity -run '^$' -bench Memory -benchtime 3x
+func BenchmarkMemory(b *testing.B) {
+	var indexes []*Index
+	for b.Loop() {
+		runtime.GC()
+		var before runtime.MemStats
+		runtime.ReadMemStats(&before)
+		x, _ := newIndex()
+		bigFleet(x, 5000, 1000)
+		x.Choose(request("app", 8))
+		runtime.GC()
+		var after runtime.MemStats
+		runtime.ReadMemStats(&after)
+		indexes = append(indexes, x) // kept alive until measured
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc), "heap-bytes")
+	}
+	runtime.KeepAlive(indexes)
 }
