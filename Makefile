@@ -22,10 +22,11 @@ lint: lint-rego ## go vet, gofmt must have nothing to change, and lint-rego.
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 .PHONY: lint-rego
-lint-rego: opa ## OPA's own CLI on the policy bundle exactly as it lies: opa fmt, opa check --strict with the schemas, opa test.
+lint-rego: opa ## OPA's own CLI on the policy bundle exactly as it lies: opa fmt, opa check --strict with the schemas, opa test, opa build.
 	@$(OPA) fmt --fail --list $(BUNDLE) || { echo "opa fmt needed on the files above: run $(OPA) fmt -w $(BUNDLE)"; exit 1; }
 	@$(OPA) check --strict -s policies/schemas $(BUNDLE) || { echo "an undefined input or config ref after a new field? regenerate the schemas: go test ./policies -run TestSchemasAreCurrent -update"; exit 1; }
 	$(OPA) test $(BUNDLE)
+	$(OPA) build -b $(BUNDLE) -o /dev/null
 
 .PHONY: opa
 opa: ## Build (or link from the per-user cache) bin/opa at the OPA version go.mod pins.
