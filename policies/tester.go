@@ -149,6 +149,9 @@ func RunTests(ctx context.Context, opts TestOptions, w io.Writer) (TestReport, e
 	if len(rep.Replaced) > 0 {
 		fmt.Fprintf(w, "the policy dir replaces %s\n\n", strings.Join(rep.Replaced, ", "))
 	}
+	if opts.ConfigFile != "" {
+		fmt.Fprintf(w, "config %s: the policy dir's tests run against it, the embedded tests against the defaults they are written for\n\n", opts.ConfigFile)
+	}
 	replay := make(chan *tester.Result, len(results))
 	for _, r := range results {
 		replay <- r
