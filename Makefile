@@ -17,8 +17,9 @@ build: ## Build bin/sparkplace.
 	go build -o bin/sparkplace ./cmd/sparkplace
 
 .PHONY: lint
-lint: lint-rego ## go vet, gofmt must have nothing to change, and lint-rego.
+lint: lint-rego ## go vet, gofmt must have nothing to change, lint-rego, and helm lint --strict of the chart (Helm's Go SDK).
 	go vet ./...
+	go run ./hack/helmlint charts/sparkplace
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
 .PHONY: lint-rego
