@@ -288,7 +288,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 // key the bundle has is described (so the full default config is valid values), and no key the webhook would
 // refuse as a typo.
 func TestSchemaDescribesTheBundleConfig(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "policies", "bundle", "config.yaml"))
+	b, err := os.ReadFile(filepath.Join("..", "policies", "bundle", "sparkplace", "config", "data.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
