@@ -77,9 +77,9 @@ func TestSelfSignedInstallRotatesCertificatesUnderLoad(t *testing.T) {
 	t.Logf("applied %d objects of the self-signed overlay with server-side apply in %s", len(objs), time.Since(applyStart).Round(time.Millisecond))
 
 	checkServiceAccountPermissions(ctx, t)
-	waitDeploymentPods(ctx, t)
+	waitDeploymentPods(ctx, t, installNamespace)
 
-	kubeconfig := serviceAccountKubeconfig(ctx, t)
+	kubeconfig := serviceAccountKubeconfig(ctx, t, installNamespace, installSA)
 	bin := os.Getenv("SPARKPLACE_BIN")
 	if bin == "" {
 		bin = filepath.Join(cp.Dir, "sparkplace") // where TestMain built it
@@ -326,22 +326,22 @@ func checkServiceAccountPermissions(ctx context.Context, t *testing.T) {
 	}
 }
 
-// serviceAccountKubeconfig writes a kubeconfig holding a token of the webhook's ServiceAccount, so the
-// replicas have its permissions and no others.
-func serviceAccountKubeconfig(ctx context.Context, t *testing.T) string {
+// serviceAccountKubeconfig writes a kubeconfig holding a token of the ServiceAccount ns/sa (the webhook's),
+// so the replicas have its permissions and no others.
+func serviceAccountKubeconfig(ctx context.Context, t *testing.T, ns, sa string) string {
 	t.Helper()
 	expiry := int64(3600)
-	tok, err := cp.Client.CoreV1().ServiceAccounts(installNamespace).CreateToken(ctx, installSA,
+	tok, err := cp.Client.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("token for %s: %v", installSA, err)
+		t.Fatalf("token for %s/%s: %v", ns, sa, err)
 	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters["local"] = &clientcmdapi.Cluster{Server: cp.Config.Host, CertificateAuthorityData: cp.CA.CertPEM}
-	cfg.AuthInfos[installSA] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
-	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: installSA}
+	cfg.AuthInfos[sa] = &clientcmdapi.AuthInfo{Token: tok.Status.Token}
+	cfg.Contexts["sa"] = &clientcmdapi.Context{Cluster: "local", AuthInfo: sa}
 	cfg.CurrentContext = "sa"
-	path := filepath.Join(cp.Dir, "sparkplace-webhook-sa.kubeconfig")
+	path := filepath.Join(cp.Dir, ns+"-"+sa+".kubeconfig")
 	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
 		t.Fatal(err)
 	}
@@ -351,16 +351,16 @@ func serviceAccountKubeconfig(ctx context.Context, t *testing.T) string {
 // waitDeploymentPods waits until the Deployment's two pods exist: the hardened pod template passed the
 // namespace's Pod Security "restricted" admission. (kwok runs them without an image; the replicas under test
 // are local processes, since this cluster has no Service networking.)
-func waitDeploymentPods(ctx context.Context, t *testing.T) {
+func waitDeploymentPods(ctx context.Context, t *testing.T, ns string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		pods, err := cp.Client.CoreV1().Pods(installNamespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=webhook"})
+		pods, err := cp.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/component=webhook"})
 		if err == nil && len(pods.Items) == 2 {
 			return
 		}
 		if time.Now().After(deadline) {
-			events, _ := cp.Client.CoreV1().Events(installNamespace).List(ctx, metav1.ListOptions{})
+			events, _ := cp.Client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
 			var msgs []string
 			for _, e := range events.Items {
 				msgs = append(msgs, e.Reason+": "+e.Message)

@@ -1,0 +1,300 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/sparkplace/sparkplace/charts"
+	"github.com/sparkplace/sparkplace/e2e/framework"
+	"github.com/sparkplace/sparkplace/e2e/sparksim"
+	"github.com/sparkplace/sparkplace/placement"
+)
+
+// The chart test's release: its own name and namespace, so that its cluster-wide objects (webhook
+// configuration, ClusterRoles) never meet the suite's webhook or the self-signed overlay's test.
+const (
+	chartRelease   = "e2e-sparkplace"
+	chartNamespace = "sparkplace-chart-e2e"
+	chartFullname  = chartRelease // the release name contains "sparkplace"
+	chartWebhook   = chartFullname + "-webhook"
+)
+
+// TestChartInstallPlacesSparkPods renders the chart with its default values (plus namespace.create, the
+// `helm template | kubectl apply --server-side` path), applies it with server-side apply, runs the webhook the
+// chart's Deployment describes (its args, its ConfigMaps as files, its ServiceAccount's token) as a local
+// process, and creates a Spark application through the real API server: the chart-installed webhook places it.
+func TestChartInstallPlacesSparkPods(t *testing.T) {
+	requireWebhook(t) // the suite built the binary
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ns := newNamespace(t, nil)
+	inst := installChart(ctx, t, ns, nil)
+
+	app := sparksim.NewApp("chart", ns)
+	driver, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.DriverPod(), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create the driver: %v", err)
+	}
+	exec, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.ExecutorPod(driver, 1), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create an executor: %v", err)
+	}
+	for _, p := range []*corev1.Pod{driver, exec} {
+		if _, ok := p.Annotations[placement.AnnotationKey]; !ok {
+			t.Errorf("%s has no placement annotation: %v", p.Name, p.Annotations)
+		}
+	}
+	// The chart's config (preset eks) decides the capacity label.
+	if got := driver.Spec.NodeSelector[framework.LabelEKSCapacityType]; got != "ON_DEMAND" {
+		t.Errorf("driver node selector %v, want %s=ON_DEMAND", driver.Spec.NodeSelector, framework.LabelEKSCapacityType)
+	}
+	// Webhooks run in name order: the chart's ("e2e-sparkplace") before the suite's ("sparkplace"), so it is
+	// the one that placed the pods.
+	for _, role := range []string{"driver", "executor"} {
+		if got := metricValue(ctx, t, inst.replica, "sparkplace_admissions_total", map[string]string{"role": role, "result": "mutated"}); got != 1 {
+			t.Errorf("the chart's webhook mutated %v %s pods, want 1", got, role)
+		}
+	}
+	running, err := sparksim.WaitForPod(ctx, cp.Client, ns, driver.Name, 2*time.Minute, sparksim.PodRunning)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := nodeGroup(getNode(t, running.Spec.NodeName)); g != framework.GroupOnDemand && g != framework.GroupOnDemandNVMe {
+		t.Errorf("driver runs on node group %q, want on-demand", g)
+	}
+}
+
+// chartInstall is the chart applied to the API server and the webhook process it describes.
+type chartInstall struct {
+	objs      []*unstructured.Unstructured
+	replica   replica
+	policyDir string // the policies ConfigMap, as the kubelet would mount it
+}
+
+// installChart renders the chart with values (over namespace.create=true), adapts it to a cluster without
+// Service networking (see adaptChartWebhook) and applies it, then starts one webhook replica as the
+// Deployment's pod would run, and waits until it is ready. Everything is removed when the test ends.
+func installChart(ctx context.Context, t *testing.T, testNamespace string, values map[string]any) *chartInstall {
+	t.Helper()
+	vals := map[string]any{"namespace": map[string]any{"create": true}}
+	for k, v := range values {
+		vals[k] = v
+	}
+	objs, err := charts.Render(charts.Options{Values: vals, ReleaseName: chartRelease, Namespace: chartNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The Namespace goes first, as Helm orders it.
+	slices.SortStableFunc(objs, func(a, b *unstructured.Unstructured) int {
+		return boolRank(a.GetKind() != "Namespace") - boolRank(b.GetKind() != "Namespace")
+	})
+	ports, err := framework.FreePorts(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := &chartInstall{objs: objs, replica: replica{
+		port: ports[0], metrics: "127.0.0.1:" + strconv.Itoa(ports[1]), health: "127.0.0.1:" + strconv.Itoa(ports[2]),
+	}}
+	adaptChartWebhook(t, objs, testNamespace, inst.replica.port)
+	t.Cleanup(func() { deleteObjects(t, objs) })
+	serverSideApply(ctx, t, objs)
+	waitDeploymentPods(ctx, t, chartNamespace)
+
+	dir := t.TempDir()
+	configFile := filepath.Join(dir, "config", "config.yaml")
+	inst.policyDir = filepath.Join(dir, "policies")
+	writeConfigMap(t, objs, chartFullname+"-config", filepath.Dir(configFile))
+	writeConfigMap(t, objs, chartFullname+"-policies", inst.policyDir)
+
+	var d appsv1.Deployment
+	toTyped(t, find(t, objs, "Deployment", chartWebhook), &d)
+	args := localWebhookArgs(t, d.Spec.Template.Spec.Containers[0], map[string]string{
+		"--port":                      strconv.Itoa(inst.replica.port),
+		"--metrics-bind-address":      inst.replica.metrics,
+		"--health-probe-bind-address": inst.replica.health,
+		"--config":                    configFile,
+		"--policy-dir":                inst.policyDir,
+	})
+	args = append(args, "--kubeconfig="+serviceAccountKubeconfig(ctx, t, chartNamespace, chartWebhook),
+		"--bind-address=127.0.0.1", "--cert-extra-hosts=127.0.0.1")
+	bin := os.Getenv("SPARKPLACE_BIN")
+	if bin == "" {
+		bin = filepath.Join(cp.Dir, "sparkplace") // where TestMain built it
+	}
+	inst.replica.proc, err = cp.StartProcess("sparkplace-chart", bin, args, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("chart webhook log:\n%s", inst.replica.proc.Tail(4000))
+		}
+		_ = inst.replica.proc.Stop(10 * time.Second)
+	})
+	waitReady(ctx, t, inst.replica)
+	return inst
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// adaptChartWebhook points the chart's webhook at the local replica by URL (this cluster has no Service
+// networking) and limits it to the test's namespace; everything else stays as rendered.
+func adaptChartWebhook(t *testing.T, objs []*unstructured.Unstructured, testNamespace string, port int) {
+	t.Helper()
+	cfg := find(t, objs, "MutatingWebhookConfiguration", chartFullname)
+	webhooks, _, _ := unstructured.NestedSlice(cfg.Object, "webhooks")
+	w := webhooks[0].(map[string]any)
+	unstructured.RemoveNestedField(w, "clientConfig", "service")
+	_ = unstructured.SetNestedField(w, fmt.Sprintf("https://127.0.0.1:%d%s", port, framework.WebhookPath), "clientConfig", "url")
+	exprs, _, _ := unstructured.NestedSlice(w, "namespaceSelector", "matchExpressions")
+	exprs = append(exprs, map[string]any{"key": "kubernetes.io/metadata.name", "operator": "In", "values": []any{testNamespace}})
+	_ = unstructured.SetNestedSlice(w, exprs, "namespaceSelector", "matchExpressions")
+	_ = unstructured.SetNestedSlice(cfg.Object, webhooks, "webhooks")
+}
+
+// localWebhookArgs is the container's command line for a local process: the flags in local replaced (ports
+// and the ConfigMap mount paths), $(VAR) expanded from the container's env as the kubelet does, every other
+// flag kept, so the binary checks that the chart passes only flags it knows.
+func localWebhookArgs(t *testing.T, c corev1.Container, local map[string]string) []string {
+	t.Helper()
+	env := map[string]string{}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.namespace":
+			env[e.Name] = chartNamespace
+		case e.ValueFrom == nil:
+			env[e.Name] = e.Value
+		default:
+			t.Fatalf("env %s: no local value for %+v", e.Name, e.ValueFrom)
+		}
+	}
+	var out []string
+	replaced := map[string]bool{}
+	for _, a := range c.Args {
+		name, _, _ := strings.Cut(a, "=")
+		if v, ok := local[name]; ok {
+			a = name + "=" + v
+			replaced[name] = true
+		}
+		for k, v := range env {
+			a = strings.ReplaceAll(a, "$("+k+")", v)
+		}
+		out = append(out, a)
+	}
+	for name := range local {
+		if !replaced[name] {
+			t.Fatalf("the chart's webhook args %q have no %s", c.Args, name)
+		}
+	}
+	return out
+}
+
+// writeConfigMap writes the data of the rendered ConfigMap name into dir, one file per key, as a volume mount.
+func writeConfigMap(t *testing.T, objs []*unstructured.Unstructured, name, dir string) {
+	t.Helper()
+	var cm corev1.ConfigMap
+	toTyped(t, find(t, objs, "ConfigMap", name), &cm)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for file, data := range cm.Data {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func find(t *testing.T, objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	t.Fatalf("the chart renders no %s/%s", kind, name)
+	return nil
+}
+
+func toTyped(t *testing.T, u *unstructured.Unstructured, into any) {
+	t.Helper()
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
+		t.Fatalf("%s/%s: %v", u.GetKind(), u.GetName(), err)
+	}
+}
+
+// metricValue is the value of the sample of name whose labels include want (0 when there is none).
+func metricValue(ctx context.Context, t *testing.T, r replica, name string, want map[string]string) float64 {
+	t.Helper()
+	f, ok := scrape(ctx, t, "http://"+r.metrics+"/metrics")[name]
+	if !ok {
+		return 0
+	}
+	var sum float64
+	for _, m := range f.GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		match := true
+		for k, v := range want {
+			match = match && labels[k] == v
+		}
+		if match {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue() + m.GetUntyped().GetValue()
+		}
+	}
+	return sum
+}
+
+// scrape fetches Prometheus text from url (an http:// address, or the API server's "/metrics" path through
+// the admin client) and parses it into metric families.
+func scrape(ctx context.Context, t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	var body []byte
+	var err error
+	if strings.HasPrefix(url, "/") {
+		body, err = cp.Client.CoreV1().RESTClient().Get().AbsPath(url).DoRaw(ctx)
+	} else {
+		var req *http.Request
+		if req, err = http.NewRequestWithContext(ctx, http.MethodGet, url, nil); err == nil {
+			var resp *http.Response
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				body, err = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}
+	if err != nil {
+		t.Fatalf("scraping %s: %v", url, err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("parsing the metrics of %s: %v", url, err)
+	}
+	return families
+}
