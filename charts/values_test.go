@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"flag"
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -22,6 +23,8 @@ import (
 
 	"github.com/sparkplace/sparkplace/charts"
 )
+
+var update = flag.Bool("update", false, "copy policies/schemas/config.json into values.schema.json")
 
 // release is a rendered chart, by kind/name.
 type release map[string]*unstructured.Unstructured
@@ -258,18 +261,19 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		values   string
 		wantPath string
 	}{
-		"unknown failurePolicy":             {`webhook: {failurePolicy: Sometimes}`, "/webhook/failurePolicy"},
-		"timeout above the API server's":    {`webhook: {timeoutSeconds: 60}`, "/webhook/timeoutSeconds"},
-		"no replicas":                       {`webhook: {replicas: 0}`, "/webhook/replicas"},
-		"unknown certificate mode":          {`certificates: {mode: vault}`, "/certificates/mode"},
-		"lifetime that is no Go duration":   {`certificates: {caLifetime: 1 year}`, "/certificates/caLifetime"},
-		"unknown onPolicyError":             {`webhook: {onPolicyError: ignore}`, "/webhook/onPolicyError"},
-		"a typo in config":                  {`config: {presett: karpenter}`, "/config"},
-		"a relative guardrail prefix":       {`config: {guardrails: {allowedHostPathPrefixes: [pv-disks]}}`, "/config/guardrails/allowedHostPathPrefixes/0"},
-		"a policy file that is not Rego":    {`policies: {notes.txt: hello}`, "'notes.txt' does not match pattern"},
-		"an extra arg without dashes":       {`webhook: {extraArgs: [policy-timeout=2s]}`, "/webhook/extraArgs/0"},
-		"a misspelled top-level key":        {`webhooks: {replicas: 3}`, "additional properties 'webhooks'"},
-		"a capacity preset without its key": {`config: {presets: {mine: {key: ""}}}`, "/config/presets/mine/key"},
+		"unknown failurePolicy":            {`webhook: {failurePolicy: Sometimes}`, "/webhook/failurePolicy"},
+		"timeout above the API server's":   {`webhook: {timeoutSeconds: 60}`, "/webhook/timeoutSeconds"},
+		"no replicas":                      {`webhook: {replicas: 0}`, "/webhook/replicas"},
+		"unknown certificate mode":         {`certificates: {mode: vault}`, "/certificates/mode"},
+		"lifetime that is no Go duration":  {`certificates: {caLifetime: 1 year}`, "/certificates/caLifetime"},
+		"unknown onPolicyError":            {`webhook: {onPolicyError: ignore}`, "/webhook/onPolicyError"},
+		"a typo in config":                 {`config: {presett: karpenter}`, "/config"},
+		"a relative guardrail prefix":      {`config: {guardrails: {allowedHostPathPrefixes: [pv-disks]}}`, "/config/guardrails/allowedHostPathPrefixes/0"},
+		"a policy file that is not Rego":   {`policies: {notes.txt: hello}`, "'notes.txt' does not match pattern"},
+		"an extra arg without dashes":      {`webhook: {extraArgs: [policy-timeout=2s]}`, "/webhook/extraArgs/0"},
+		"a misspelled top-level key":       {`webhooks: {replicas: 3}`, "additional properties 'webhooks'"},
+		"a typo deep in config":            {`config: {zone: {topologykey: x}}`, "/config/zone"},
+		"a config value of the wrong type": {`config: {isolation: {enabled: "yes"}}`, "/config/isolation/enabled"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -284,10 +288,32 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 	}
 }
 
-// TestSchemaDescribesTheBundleConfig: the schema's config is exactly the policy bundle's config.yaml: every
-// key the bundle has is described (so the full default config is valid values), and no key the webhook would
-// refuse as a typo.
-func TestSchemaDescribesTheBundleConfig(t *testing.T) {
+// TestSchemaConfigIsTheBundles: the schema of the config value is policies/schemas/config.json, the schema
+// the webhook itself compiles the policies with (generated from the bundle's defaults), so the chart refuses
+// exactly the config the webhook would refuse. `go test ./charts -update` copies it into values.schema.json.
+// The bundle's full default config is valid values.
+func TestSchemaConfigIsTheBundles(t *testing.T) {
+	var want map[string]any
+	readJSON(t, filepath.Join("..", "policies", "schemas", "config.json"), &want)
+	delete(want, "$schema") // a keyword of the root schema only
+	path := filepath.Join("sparkplace", "values.schema.json")
+	var schema map[string]any
+	readJSON(t, path, &schema)
+	props := schema["properties"].(map[string]any)
+	if *update {
+		props["config"] = want
+		b, err := json.MarshalIndent(schema, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if diff := cmp.Diff(want, props["config"]); diff != "" {
+		t.Errorf("values.schema.json's config is not policies/schemas/config.json; run go test ./charts -update (-want +got):\n%s", diff)
+	}
+
 	b, err := os.ReadFile(filepath.Join("..", "policies", "bundle", "sparkplace", "config", "data.yaml"))
 	if err != nil {
 		t.Fatal(err)
@@ -297,23 +323,17 @@ func TestSchemaDescribesTheBundleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := charts.Render(charts.Options{Values: map[string]any{"config": bundle}}); err != nil {
-		t.Errorf("the bundle's own config.yaml is not valid chart values: %v", err)
+		t.Errorf("the bundle's own config is not valid chart values: %v", err)
 	}
-	s, err := os.ReadFile(filepath.Join("sparkplace", "values.schema.json"))
+}
+
+func readJSON(t *testing.T, path string, into any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var schema struct {
-		Properties struct {
-			Config struct {
-				Properties map[string]any `json:"properties"`
-			} `json:"config"`
-		} `json:"properties"`
-	}
-	if err := json.Unmarshal(s, &schema); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(slices.Sorted(maps.Keys(bundle)), slices.Sorted(maps.Keys(schema.Properties.Config.Properties))); diff != "" {
-		t.Errorf("config keys (-bundle +schema):\n%s", diff)
+	if err := json.Unmarshal(b, into); err != nil {
+		t.Fatalf("%s: %v", path, err)
 	}
 }
