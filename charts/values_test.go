@@ -268,7 +268,6 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		"lifetime that is no Go duration":  {`certificates: {caLifetime: 1 year}`, "/certificates/caLifetime"},
 		"unknown onPolicyError":            {`webhook: {onPolicyError: ignore}`, "/webhook/onPolicyError"},
 		"a typo in config":                 {`config: {presett: karpenter}`, "/config"},
-		"a relative guardrail prefix":      {`config: {guardrails: {allowedHostPathPrefixes: [pv-disks]}}`, "/config/guardrails/allowedHostPathPrefixes/0"},
 		"a policy file that is not Rego":   {`policies: {notes.txt: hello}`, "'notes.txt' does not match pattern"},
 		"an extra arg without dashes":      {`webhook: {extraArgs: [policy-timeout=2s]}`, "/webhook/extraArgs/0"},
 		"a misspelled top-level key":       {`webhooks: {replicas: 3}`, "additional properties 'webhooks'"},
