@@ -17,6 +17,8 @@ const (
 	OverlaySelfSigned = "self-signed"
 	// OverlayCertManager is the install where cert-manager issues the serving certificate.
 	OverlayCertManager = "cert-manager"
+	// OverlayMonitoring is the ServiceMonitor, alert rules and Grafana dashboard, applied beside either.
+	OverlayMonitoring = "monitoring"
 )
 
 //go:embed base overlays
