@@ -38,48 +38,154 @@ const (
 	chartWebhook   = chartFullname + "-webhook"
 )
 
-// TestChartInstallPlacesSparkPods renders the chart with its default values (plus namespace.create, the
-// `helm template | kubectl apply --server-side` path), applies it with server-side apply, runs the webhook the
-// chart's Deployment describes (its args, its ConfigMaps as files, its ServiceAccount's token) as a local
-// process, and creates a Spark application through the real API server: the chart-installed webhook places it.
-func TestChartInstallPlacesSparkPods(t *testing.T) {
+// TestChartInstall renders the chart with its default values (plus namespace.create, the `helm template |
+// kubectl apply --server-side` path), applies it with server-side apply, runs the webhook the chart's
+// Deployment describes (its args, its ConfigMaps as files, its ServiceAccount's token) as a local process, and
+// creates a Spark application through the real API server: the chart-installed webhook places it. Then it
+// drives the failures the alerts are about (a policy error, a failed reload, the webhook unreachable with Fail
+// and with Ignore) and checks that every metric the chart's dashboard and alerts name is exported by the
+// webhook or the API server.
+func TestChartInstall(t *testing.T) {
 	requireWebhook(t) // the suite built the binary
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	ns := newNamespace(t, nil)
 	inst := installChart(ctx, t, ns, nil)
 
-	app := sparksim.NewApp("chart", ns)
-	driver, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.DriverPod(), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create the driver: %v", err)
-	}
-	exec, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.ExecutorPod(driver, 1), metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("create an executor: %v", err)
-	}
-	for _, p := range []*corev1.Pod{driver, exec} {
-		if _, ok := p.Annotations[placement.AnnotationKey]; !ok {
-			t.Errorf("%s has no placement annotation: %v", p.Name, p.Annotations)
+	t.Run("the webhook places a Spark application", func(t *testing.T) {
+		app := sparksim.NewApp("chart", ns)
+		driver, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.DriverPod(), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create the driver: %v", err)
 		}
-	}
-	// The chart's config (preset eks) decides the capacity label.
-	if got := driver.Spec.NodeSelector[framework.LabelEKSCapacityType]; got != "ON_DEMAND" {
-		t.Errorf("driver node selector %v, want %s=ON_DEMAND", driver.Spec.NodeSelector, framework.LabelEKSCapacityType)
-	}
-	// Webhooks run in name order: the chart's ("e2e-sparkplace") before the suite's ("sparkplace"), so it is
-	// the one that placed the pods.
-	for _, role := range []string{"driver", "executor"} {
-		if got := metricValue(ctx, t, inst.replica, "sparkplace_admissions_total", map[string]string{"role": role, "result": "mutated"}); got != 1 {
-			t.Errorf("the chart's webhook mutated %v %s pods, want 1", got, role)
+		exec, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.ExecutorPod(driver, 1), metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("create an executor: %v", err)
 		}
-	}
-	running, err := sparksim.WaitForPod(ctx, cp.Client, ns, driver.Name, 2*time.Minute, sparksim.PodRunning)
+		for _, p := range []*corev1.Pod{driver, exec} {
+			if _, ok := p.Annotations[placement.AnnotationKey]; !ok {
+				t.Errorf("%s has no placement annotation: %v", p.Name, p.Annotations)
+			}
+		}
+		// The chart's config (preset eks) decides the capacity label.
+		if got := driver.Spec.NodeSelector[framework.LabelEKSCapacityType]; got != "ON_DEMAND" {
+			t.Errorf("driver node selector %v, want %s=ON_DEMAND", driver.Spec.NodeSelector, framework.LabelEKSCapacityType)
+		}
+		// Webhooks run in name order: the chart's ("e2e-sparkplace") before the suite's ("sparkplace"), so it
+		// is the one that placed the pods.
+		for _, role := range []string{"driver", "executor"} {
+			if got := metricValue(ctx, t, inst.replica, "sparkplace_admissions_total", map[string]string{"role": role, "result": "mutated"}); got != 1 {
+				t.Errorf("the chart's webhook mutated %v %s pods, want 1", got, role)
+			}
+		}
+		running, err := sparksim.WaitForPod(ctx, cp.Client, ns, driver.Name, 2*time.Minute, sparksim.PodRunning)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := nodeGroup(getNode(t, running.Spec.NodeName)); g != framework.GroupOnDemand && g != framework.GroupOnDemandNVMe {
+			t.Errorf("driver runs on node group %q, want on-demand", g)
+		}
+	})
+
+	t.Run("every metric of the dashboard and the alerts is exported", func(t *testing.T) {
+		exported := map[string]bool{"up": true} // up is Prometheus' own, per scrape target
+		addFamilies := func(families map[string]*dto.MetricFamily) {
+			for name, f := range families {
+				exported[name] = true
+				if f.GetType() == dto.MetricType_HISTOGRAM {
+					exported[name+"_bucket"], exported[name+"_sum"], exported[name+"_count"] = true, true, true
+				}
+			}
+		}
+		// A policy that fails at evaluation for drivers (the ConfigMap's mount updated in place): the driver
+		// is refused (onPolicyError deny) and counted as a policy error.
+		reloads := func(result string) float64 {
+			return metricValue(ctx, t, inst.replica, "sparkplace_policy_reloads_total", map[string]string{"result": result})
+		}
+		before := reloads("success")
+		copyFile(t, filepath.Join("..", "policies", "testdata", "conflict", "conflict.rego"), filepath.Join(inst.policyDir, "conflict.rego"))
+		waitFor(ctx, t, "the conflicting policy to load", func() bool { return reloads("success") > before })
+		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-conflict", ns).DriverPod(), metav1.CreateOptions{}); err == nil {
+			t.Error("driver admitted although its policy fails (onPolicyError deny)")
+		}
+		// A policy that does not compile: refused, the last good bundle stays.
+		copyFile(t, filepath.Join("..", "policies", "testdata", "broken", "zone.rego"), filepath.Join(inst.policyDir, "broken.rego"))
+		waitFor(ctx, t, "the broken policy to be refused", func() bool { return reloads("failure") > 0 })
+		addFamilies(scrape(ctx, t, "http://"+inst.replica.metrics+"/metrics"))
+
+		// The webhook unreachable: with failurePolicy Fail the API server refuses the Spark pod...
+		_ = inst.replica.proc.Stop(10 * time.Second)
+		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-down", ns).DriverPod(), metav1.CreateOptions{}); err == nil {
+			t.Error("driver admitted with the webhook down and failurePolicy Fail")
+		}
+		// ...and with Ignore (the chart's value, applied again) admits it unplaced.
+		ignore, err := charts.Render(charts.Options{Values: map[string]any{"webhook": map[string]any{"failurePolicy": "Ignore"}},
+			ReleaseName: chartRelease, Namespace: chartNamespace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		adaptChartWebhook(t, ignore, ns, inst.replica.port)
+		serverSideApply(ctx, t, []*unstructured.Unstructured{find(t, ignore, "MutatingWebhookConfiguration", chartFullname)})
+		// (The suite's own webhook, called after it, still places the pod.)
+		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-ignore", ns).DriverPod(), metav1.CreateOptions{}); err != nil {
+			t.Errorf("driver refused with the webhook down and failurePolicy Ignore: %v", err)
+		}
+		addFamilies(scrape(ctx, t, "/metrics"))
+
+		for _, vals := range []map[string]any{
+			{"monitoring": monitoringOn},
+			{"monitoring": monitoringOn, "webhook": map[string]any{"onPolicyError": "allow", "failurePolicy": "Ignore"}},
+		} {
+			objs, err := charts.Render(charts.Options{Values: vals})
+			if err != nil {
+				t.Fatal(err)
+			}
+			queries, err := charts.Queries(objs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range queries {
+				e, err := charts.Parse(q.Expr)
+				if err != nil {
+					t.Errorf("%s: %v", q.Source, err)
+					continue
+				}
+				for _, name := range charts.MetricNames(e) {
+					if !exported[name] {
+						t.Errorf("%s uses %s, which neither the webhook nor the API server exports", q.Source, name)
+					}
+				}
+			}
+			t.Logf("%d queries checked against %d exported metric names", len(queries), len(exported))
+		}
+	})
+}
+
+// monitoringOn turns on every monitoring object of the chart.
+var monitoringOn = map[string]any{
+	"serviceMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true}, "dashboard": map[string]any{"enabled": true},
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g := nodeGroup(getNode(t, running.Spec.NodeName)); g != framework.GroupOnDemand && g != framework.GroupOnDemandNVMe {
-		t.Errorf("driver runs on node group %q, want on-demand", g)
+	if err := os.WriteFile(to, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds, failing the test when ctx ends first.
+func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 }
 
