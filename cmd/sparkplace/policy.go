@@ -32,7 +32,8 @@ func newPolicyEvalCmd() *cobra.Command {
 		Use:   "eval --pod POD.yaml [--objects CLUSTER.yaml] [--policy-dir DIR] [--config CONFIG.yaml] [-o yaml|json|patch|explain|input]",
 		Short: "Place one pod exactly as the webhook would",
 		Long: `Runs the webhook's own code path on one pod, with the cluster state (Nodes, Pods, Namespaces, DaemonSets) read
-from --objects instead of informers. A pod without a namespace is evaluated in "default".
+from --objects instead of informers. A pod without a namespace is evaluated in "default". -o input prints
+the policy input the webhook builds for the pod (also when it is denied), for opa eval -i or a test fixture.
 
 Exit codes: 0 allowed, 3 denied by the policy, 2 bad input (unreadable or non-pod input, a pod without
 spark-role=driver|executor, a policy that does not compile, fails at runtime or breaks a guardrail).`,
