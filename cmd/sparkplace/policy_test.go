@@ -280,3 +280,21 @@ func TestPolicyTest(t *testing.T) {
 		})
 	}
 }
+
+// TestInputFixtureRecipe follows the README's recipe: the input `policy eval -o input` prints for a pod becomes
+// a rule of a _test.rego file (JSON is Rego), and a test over it passes under `policy test`.
+func TestInputFixtureRecipe(t *testing.T) {
+	const testdata = "../../webhook/testdata"
+	code, input, errMsg := run(t, "policy", "eval", "--pod", filepath.Join(testdata, "pods", "spark-3.5-executor.yaml"),
+		"--objects", filepath.Join(testdata, "cluster.yaml"), "-o", "input")
+	if code != 0 {
+		t.Fatalf("policy eval -o input: exit %d: %s", code, errMsg)
+	}
+	test := "package sparkplace.placement_test\n\nimport data.sparkplace.placement\n\npi_executor := " + input +
+		"\ntest_pi_executor_follows_its_driver if {\n\tplacement.decision.nodeAffinity[0].values == [\"us-east-1b\"] with input as pi_executor\n}\n"
+	dir := filepath.Dir(writeFile(t, "pi_executor_test.rego", test))
+	code, out, errMsg := run(t, "policy", "test", dir, "-r", "pi_executor", "-v")
+	if code != 0 || !strings.Contains(out, "test_pi_executor_follows_its_driver: PASS") {
+		t.Errorf("policy test over the fixture: exit %d (%s)\n%s", code, errMsg, out)
+	}
+}
