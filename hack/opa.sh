@@ -12,9 +12,13 @@ cache="${SPARKPLACE_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/sparkplace}"
 
 version="$(cd "$root" && go list -m -f '{{.Version}}' github.com/open-policy-agent/opa)"
 dest="$cache/opa-$version"
+mkdir -p "$cache"
+# One build at a time per cache: a second clone (or CI) waits for the first instead of building beside it.
+exec 9>"$dest.lock"
+flock 9
 if [[ ! -x "$dest/opa" ]]; then
   printf '[opa] building opa %s into %s (about 2 minutes cold)\n' "$version" "$dest" >&2
-  mkdir -p "$dest.tmp"
+  rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
   # go install pkg@version builds with OPA's own go.mod, not ours: the opa CLI exactly as OPA releases it.
   GOBIN="$dest.tmp" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$version"
   rm -rf "$dest" && mv "$dest.tmp" "$dest"
