@@ -17,7 +17,7 @@ mkdir -p "$cache"
 exec 9>"$dest.lock"
 flock 9
 if [[ ! -x "$dest/opa" ]]; then
-  printf '[opa] building opa %s into %s (about 2 minutes cold)\n' "$version" "$dest" >&2
+  printf '[opa] building opa %s into %s (a few minutes cold, more on a busy machine)\n' "$version" "$dest" >&2
   rm -rf "$dest.tmp" && mkdir -p "$dest.tmp"
   # go install pkg@version builds with OPA's own go.mod, not ours: the opa CLI exactly as OPA releases it.
   GOBIN="$dest.tmp" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$version"
