@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -43,7 +41,7 @@ func TestMain(m *testing.M) {
 func run(m *testing.M) (code int) {
 	logf := log.New(os.Stderr, "e2e: ", log.Ltime|log.Lmicroseconds).Printf
 	suiteStart := time.Now()
-	if err := ensureControlPlaneBinaries(logf); err != nil {
+	if err := framework.EnsureControlPlaneBinaries(); err != nil {
 		logf("%v", err)
 		return 1
 	}
@@ -82,45 +80,11 @@ func run(m *testing.M) (code int) {
 	return m.Run()
 }
 
-// ensureControlPlaneBinaries runs hack/build-control-plane.sh, which returns at once when bin/control-plane
-// holds the pinned versions, links them from the per-user cache in seconds, or builds them (minutes) on a
-// fresh machine. A $SPARKPLACE_CONTROL_PLANE_BIN set by the caller is used as it is.
-func ensureControlPlaneBinaries(logf func(string, ...any)) error {
-	if os.Getenv("SPARKPLACE_CONTROL_PLANE_BIN") != "" {
-		return nil
-	}
-	bin, err := framework.BinDir()
-	if err != nil {
-		return err
-	}
-	root, err := framework.ModuleRoot()
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(filepath.Join(root, "hack", "build-control-plane.sh"), bin)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build control plane: %w", err)
-	}
-	return nil
-}
-
 // startWebhook builds ./cmd/sparkplace (unless $SPARKPLACE_BIN names a binary) and starts `sparkplace webhook`.
 func startWebhook(ctx context.Context, logf func(string, ...any)) (*framework.Webhook, error) {
-	bin := os.Getenv("SPARKPLACE_BIN")
-	if bin == "" {
-		root, err := framework.ModuleRoot()
-		if err != nil {
-			return nil, err
-		}
-		bin = filepath.Join(cp.Dir, "sparkplace")
-		start := time.Now()
-		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sparkplace")
-		build.Dir = root
-		if out, err := build.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("go build ./cmd/sparkplace: %w\n%s", err, out)
-		}
-		logf("built sparkplace in %s", time.Since(start).Round(time.Millisecond))
+	bin, err := framework.BuildSparkplace(ctx, cp.Dir, logf)
+	if err != nil {
+		return nil, err
 	}
 	w, err := cp.StartWebhook(ctx, framework.WebhookOptions{
 		Command: []string{bin, "webhook"},

@@ -391,6 +391,19 @@ func (cp *ControlPlane) StartProcess(name, binary string, args, env []string) (*
 	return p, nil
 }
 
+// Process returns the running child of that name ("kube-apiserver", "etcd", ...), or nil: for its pid, to
+// read its CPU time and memory from /proc.
+func (cp *ControlPlane) Process(name string) *Process {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	for i := len(cp.processes) - 1; i >= 0; i-- {
+		if cp.processes[i].Name == name {
+			return cp.processes[i]
+		}
+	}
+	return nil
+}
+
 // writePIDFileLocked records the process groups of a detached control plane for StopPIDFile.
 func (cp *ControlPlane) writePIDFileLocked() error {
 	var b []byte

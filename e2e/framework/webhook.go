@@ -131,7 +131,8 @@ func (w *Webhook) Start(ctx context.Context) error {
 		"--health-probe-bind-address="+w.HealthAddr,
 	)
 	args = append(args, w.opts.Args...)
-	p, err := w.cp.StartProcess("sparkplace-webhook", w.opts.Command[0], args, nil)
+	// Named after the configuration, so that several webhooks of one control plane keep separate logs.
+	p, err := w.cp.StartProcess(w.opts.Name+"-webhook", w.opts.Command[0], args, nil)
 	if err != nil {
 		return err
 	}

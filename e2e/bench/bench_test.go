@@ -1,0 +1,129 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain serves a baseline webhook when the binary is started as one (see BaselineArg).
+func TestMain(m *testing.M) {
+	if len(os.Args) > 2 && os.Args[1] == BaselineArg {
+		if err := ServeBaseline(os.Args[2], os.Args[3:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("bench: skipped in -short mode")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestCluster runs the cluster benchmark: at SmallScale in CI, where it shows that every measurement works
+// and asserts no figure, only what must hold at any speed (no refused create, the same-patch webhook's pods
+// placed as sparkplace's, every executor running and bound). `make bench-cluster` runs it at FullScale and
+// writes the report.
+//
+// Environment: SPARKPLACE_BENCH_SCALE (small, full), SPARKPLACE_BENCH_PARTS (comma-separated, of create,
+// burst, sched, memory; default all), SPARKPLACE_BENCH_REPORT (directory for the report and chart; default a
+// temporary one), SPARKPLACE_BENCH_README (a README whose report section to replace).
+func TestCluster(t *testing.T) {
+	scale, err := ScaleNamed(os.Getenv("SPARKPLACE_BENCH_SCALE"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	if p := os.Getenv("SPARKPLACE_BENCH_PARTS"); p != "" {
+		parts = strings.Split(p, ",")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scale.Timeout)
+	defer cancel()
+	start := time.Now()
+	env, err := Setup(ctx, Options{Scale: scale, BaselineCommand: []string{self, BaselineArg}, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Logf("cluster ready in %s", time.Since(start).Round(time.Millisecond))
+	report, err := Run(ctx, env, parts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, report)
+
+	dir := os.Getenv("SPARKPLACE_BENCH_REPORT")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	command := "make bench-cluster"
+	if scale.Name != FullScale.Name {
+		command = "SCALE=" + scale.Name + " " + command
+	}
+	if err := report.Write(dir, command); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(filepath.Join(dir, ChartFile)); err != nil || info.Size() == 0 {
+		t.Errorf("no chart: %v", err)
+	}
+	if readme := os.Getenv("SPARKPLACE_BENCH_README"); readme != "" {
+		chart, err := filepath.Rel(filepath.Dir(readme), filepath.Join(dir, ChartFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := report.UpdateReadme(readme, command, filepath.ToSlash(chart)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, ReportFile))
+	t.Logf("report in %s:\n%s", dir, md)
+}
+
+// checkReport asserts what holds whatever the machine's speed.
+func checkReport(t *testing.T, r *Report) {
+	t.Helper()
+	for _, c := range r.Creates {
+		if c.Failed > 0 {
+			t.Errorf("repetition %d, %s: %d creates failed, first: %v", c.Rep+1, c.Variant, c.Failed, c.FirstFailure)
+		}
+		all := len(c.Serial) + c.Created
+		switch c.Variant {
+		case Sparkplace, SamePatch:
+			// The same-patch webhook's pods must come out as sparkplace's do, or it is not the floor.
+			if c.Placed != all {
+				t.Errorf("repetition %d, %s: %d of %d pods carry sparkplace's placement", c.Rep+1, c.Variant, c.Placed, all)
+			}
+		default:
+			if c.Placed != 0 {
+				t.Errorf("repetition %d, %s: %d pods placed without sparkplace", c.Rep+1, c.Variant, c.Placed)
+			}
+		}
+	}
+	if b := r.Burst; b != nil {
+		if b.Failures > 0 {
+			t.Errorf("burst: %d executor creates refused, first: %s", b.Failures, b.FirstFailure)
+		}
+		if want := b.Drivers * b.ExecutorsPerDriver; b.Executors != want {
+			t.Errorf("burst: %d executors, want %d", b.Executors, want)
+		}
+	}
+	if m := r.Memory; m != nil && m.Failures > 0 {
+		t.Errorf("memory: %d executor creates refused", m.Failures)
+	}
+}

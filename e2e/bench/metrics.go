@@ -1,0 +1,142 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Metrics is one scrape of sparkplace's /metrics.
+type Metrics map[string]*dto.MetricFamily
+
+// scrapeSparkplace reads sparkplace's metrics.
+func (e *Env) scrapeSparkplace(ctx context.Context) (Metrics, error) {
+	text, err := e.Sparkplace.Metrics(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("parse sparkplace metrics: %w", err)
+	}
+	return families, nil
+}
+
+// matches reports whether m carries every label of want.
+func matches(m *dto.Metric, want map[string]string) bool {
+	n := 0
+	for _, l := range m.GetLabel() {
+		if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+			n++
+		}
+	}
+	return n == len(want)
+}
+
+// Value sums the counters or gauges of family name that carry labels; ok is false when there is no such family.
+func (ms Metrics) Value(name string, labels map[string]string) (v float64, ok bool) {
+	f := ms[name]
+	if f == nil {
+		return 0, false
+	}
+	for _, m := range f.GetMetric() {
+		if !matches(m, labels) {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			v += m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			v += m.GetGauge().GetValue()
+		case m.Untyped != nil:
+			v += m.GetUntyped().GetValue()
+		}
+	}
+	return v, true
+}
+
+// histogram is the cumulative bucket counts of one histogram, by upper bound.
+type histogram map[float64]float64
+
+func (ms Metrics) histogram(name string, labels map[string]string) histogram {
+	h := histogram{}
+	f := ms[name]
+	if f == nil {
+		return h
+	}
+	for _, m := range f.GetMetric() {
+		if !matches(m, labels) || m.Histogram == nil {
+			continue
+		}
+		for _, b := range m.GetHistogram().GetBucket() {
+			h[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+		}
+		h[math.Inf(1)] += float64(m.GetHistogram().GetSampleCount())
+	}
+	return h
+}
+
+// HistogramQuantile estimates the q-quantile (seconds) of the observations of a histogram made between two
+// scrapes, interpolating linearly within a bucket as Prometheus's histogram_quantile does; the count of those
+// observations is returned too.
+func HistogramQuantile(before, after Metrics, name string, labels map[string]string, q float64) (seconds float64, count float64) {
+	b, a := before.histogram(name, labels), after.histogram(name, labels)
+	bounds := make([]float64, 0, len(a))
+	for ub := range a {
+		bounds = append(bounds, ub)
+	}
+	sort.Float64s(bounds)
+	if len(bounds) == 0 {
+		return 0, 0
+	}
+	total := a[math.Inf(1)] - b[math.Inf(1)]
+	if total <= 0 {
+		return 0, 0
+	}
+	rank := q * total
+	prevBound, prevCount := 0.0, 0.0
+	for _, ub := range bounds {
+		c := a[ub] - b[ub]
+		if c >= rank {
+			if math.IsInf(ub, 1) {
+				return prevBound, total
+			}
+			if c == prevCount {
+				return ub, total
+			}
+			return prevBound + (ub-prevBound)*(rank-prevCount)/(c-prevCount), total
+		}
+		prevBound, prevCount = ub, c
+	}
+	return prevBound, total
+}
+
+// HistogramMean is the mean (seconds) of the observations made between two scrapes.
+func HistogramMean(before, after Metrics, name string, labels map[string]string) float64 {
+	sum := func(ms Metrics) (s, c float64) {
+		f := ms[name]
+		if f == nil {
+			return 0, 0
+		}
+		for _, m := range f.GetMetric() {
+			if matches(m, labels) && m.Histogram != nil {
+				s += m.GetHistogram().GetSampleSum()
+				c += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+		return s, c
+	}
+	s0, c0 := sum(before)
+	s1, c1 := sum(after)
+	if c1 <= c0 {
+		return 0
+	}
+	return (s1 - s0) / (c1 - c0)
+}

@@ -1,0 +1,306 @@
+package bench
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Report files, written into the report directory.
+const (
+	ReportFile = "cluster.md"
+	ChartFile  = "latency.png"
+)
+
+// README markers between which UpdateReadme puts the report.
+const (
+	ReadmeBegin = "<!-- bench-cluster report: begin (written by `make bench-cluster`) -->"
+	ReadmeEnd   = "<!-- bench-cluster report: end -->"
+)
+
+// Write writes the Markdown report and the chart into dir.
+func (r *Report) Write(dir, command string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report directory: %w", err)
+	}
+	if err := writeChart(filepath.Join(dir, ChartFile), r.serialSeries(), r.loadedSeries()); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, ReportFile), []byte(r.Markdown(command, ChartFile)), 0o644)
+}
+
+// UpdateReadme replaces what stands between ReadmeBegin and ReadmeEnd in the README at path with the report,
+// its chart linked at chartPath (relative to the README).
+func (r *Report) UpdateReadme(path, command, chartPath string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	begin, end := bytes.Index(b, []byte(ReadmeBegin)), bytes.Index(b, []byte(ReadmeEnd))
+	if begin < 0 || end < begin {
+		return fmt.Errorf("%s: no %q … %q section", path, ReadmeBegin, ReadmeEnd)
+	}
+	var out bytes.Buffer
+	out.Write(b[:begin+len(ReadmeBegin)])
+	out.WriteString("\n")
+	// The README's own headings are one level deeper than the report's.
+	out.WriteString(strings.ReplaceAll(r.Markdown(command, chartPath), "\n## ", "\n#### "))
+	out.Write(b[end:])
+	return os.WriteFile(path, out.Bytes(), 0o644)
+}
+
+func (r *Report) serialSeries() []series {
+	var out []series
+	for _, v := range Variants {
+		s := series{name: string(v), key: string(v)}
+		for _, c := range r.Creates {
+			if c.Variant == v {
+				s.latencies = append(s.latencies, c.Serial...)
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (r *Report) loadedSeries() []series {
+	var out []series
+	for _, v := range Variants {
+		s := series{name: fmt.Sprintf("%s, %d clients", v, r.Scale.Clients), key: string(v)}
+		for _, c := range r.Creates {
+			if c.Variant == v {
+				s.latencies = append(s.latencies, c.Parallel...)
+			}
+		}
+		out = append(out, s)
+	}
+	if r.Burst != nil {
+		out = append(out, series{name: "sparkplace, Spark burst", key: "burst", latencies: r.Burst.Latencies})
+	}
+	return out
+}
+
+// Markdown renders the report; chart is the path of the chart relative to where the Markdown is shown.
+func (r *Report) Markdown(command, chart string) string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "Measured %s on the local control plane (`%s`, scale %q, %s). Machine: %d cores; load average %.1f at the start, %.1f at the end; "+
+		"other processes used %.2f cores on average during the run (%.0f%% of the machine), the run itself %.2f.\n\n",
+		r.Started.UTC().Format("2006-01-02 15:04 UTC"), command, r.Scale.Name, r.Wall.Round(time.Second), m.Cores, m.LoadStart, m.LoadEnd,
+		coresOf(m.Others, m.Elapsed), 100*coresOf(m.Others, m.Elapsed)/float64(max(m.Cores, 1)), coresOf(m.Ours, m.Elapsed))
+	if len(r.Creates) > 0 {
+		r.createSection(&b)
+	}
+	if r.Burst != nil {
+		r.burstSection(&b)
+	}
+	if len(r.Sched) > 0 {
+		r.schedSection(&b)
+	}
+	if r.Memory != nil {
+		r.memorySection(&b)
+	}
+	if len(r.Creates) > 0 {
+		fmt.Fprintf(&b, "![Cumulative distributions of pod create latency by webhook](%s)\n", chart)
+	}
+	return b.String()
+}
+
+func coresOf(cpu, wall time.Duration) float64 {
+	if wall <= 0 {
+		return 0
+	}
+	return cpu.Seconds() / wall.Seconds()
+}
+
+// spreadCell formats min–median–max (or the one value).
+func spreadCell(s Spread, format string) string {
+	if s.N == 0 {
+		return "—"
+	}
+	if s.N == 1 || s.Min == s.Max {
+		return fmt.Sprintf(format, s.Median)
+	}
+	return fmt.Sprintf(format+" – "+format+" – "+format, s.Min, s.Median, s.Max)
+}
+
+func (r *Report) createSection(b *strings.Builder) {
+	s := r.Scale
+	fmt.Fprintf(b, "## Executor creates through the API server\n\n"+
+		"%d repetitions; in each, every variant in turn (order rotated per repetition), in a fresh namespace with a running driver: "+
+		"%d creates one at a time, then %d by %d clients at once. Spark executor pods as a running driver creates them "+
+		"(never scheduled, so only the create is measured). Cells: min – median – max over the repetitions. "+
+		"*same-patch* returns, precomputed, the very patch sparkplace returns for each pod: the API server does the same work, the webhook none.\n\n",
+		s.Reps, s.Serial, s.Parallel, s.Clients)
+	b.WriteString("| measurement |")
+	for _, v := range Variants {
+		fmt.Fprintf(b, " %s |", v)
+	}
+	b.WriteString("\n|---|")
+	for range Variants {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	row := func(name, format string, f func(*CreateRound) (float64, bool)) {
+		fmt.Fprintf(b, "| %s |", name)
+		for _, v := range Variants {
+			var xs []float64
+			for i := range r.Creates {
+				if c := &r.Creates[i]; c.Variant == v {
+					if x, ok := f(c); ok {
+						xs = append(xs, x)
+					}
+				}
+			}
+			fmt.Fprintf(b, " %s |", spreadCell(spreadOf(xs), format))
+		}
+		b.WriteString("\n")
+	}
+	row("serial create p50, ms", "%.1f", func(c *CreateRound) (float64, bool) { return ms(percentile(c.Serial, .5)), len(c.Serial) > 0 })
+	row("serial create p99, ms", "%.1f", func(c *CreateRound) (float64, bool) { return ms(percentile(c.Serial, .99)), len(c.Serial) > 0 })
+	row(fmt.Sprintf("creates/s, %d clients", s.Clients), "%.0f", func(c *CreateRound) (float64, bool) { return c.CreatesPerSecond(), c.Created > 0 })
+	row("kube-apiserver CPU per create, ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.APIServerCPU) / float64(c.Created), c.Created > 0
+	})
+	row("webhook CPU per create, ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.WebhookCPU) / float64(c.Created), c.Created > 0 && c.Variant != NoWebhook
+	})
+	row("failed creates", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Failed), true })
+	row("pods placed by sparkplace's patch", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Placed), true })
+	b.WriteString("\nRatios within each repetition (min – median – max):\n\n| ratio | value | target |\n|---|---|---|\n")
+	ratio := func(name, target string, num, den Variant, f func(*CreateRound) float64) {
+		var xs []float64
+		for rep := range s.Reps {
+			a, c := r.round(rep, num), r.round(rep, den)
+			if a != nil && c != nil && f(c) > 0 {
+				xs = append(xs, f(a)/f(c))
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", name, spreadCell(spreadOf(xs), "%.2f"), target)
+	}
+	cps := func(c *CreateRound) float64 { return c.CreatesPerSecond() }
+	p50 := func(c *CreateRound) float64 { return ms(percentile(c.Serial, .5)) }
+	ratio("creates/s, sparkplace / same-patch", "≥ 0.95", Sparkplace, SamePatch, cps)
+	ratio("serial p50, sparkplace / same-patch", "≤ 1.05", Sparkplace, SamePatch, p50)
+	ratio("creates/s, sparkplace / no-op", "", Sparkplace, NoOp, cps)
+	ratio("serial p50, sparkplace / no-op", "", Sparkplace, NoOp, p50)
+	ratio("creates/s, same-patch / no webhook", "", SamePatch, NoWebhook, cps)
+	b.WriteString("\n")
+}
+
+func (r *Report) round(rep int, v Variant) *CreateRound {
+	for i := range r.Creates {
+		if c := &r.Creates[i]; c.Rep == rep && c.Variant == v {
+			return c
+		}
+	}
+	return nil
+}
+
+func (r *Report) burstSection(b *strings.Builder) {
+	br := r.Burst
+	fmt.Fprintf(b, "## Spark-shaped burst\n\n"+
+		"%d running drivers over the zones, each allocating %d executors at once as Spark's ExecutorPodsAllocator does "+
+		"(e2e/sparksim: one create at a time, in batches, a batch after the previous one was seen), through sparkplace.\n\n",
+		br.Drivers, br.ExecutorsPerDriver)
+	b.WriteString("| failed creates | create p50 | create p99 | all created | all running | in the driver's zone | on spot | decision cache hits | sparkplace admission mean / p99 |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+	cache := "not exported"
+	if br.CacheLookups >= 0 {
+		cache = fmt.Sprintf("%.0f of %.0f (%s)", br.CacheHits, br.CacheLookups, pct(br.CacheHits, br.CacheLookups))
+	}
+	fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %d of %d (%s) | %d of %d (%s) | %s | %s / %s |\n\n",
+		br.Failures, roundMS(percentile(br.Latencies, .5)), roundMS(percentile(br.Latencies, .99)),
+		br.Created.Round(100*time.Millisecond), br.Running.Round(100*time.Millisecond),
+		br.InDriverZone, br.Executors, pct(float64(br.InDriverZone), float64(br.Executors)),
+		br.OnSpot, br.Executors, pct(float64(br.OnSpot), float64(br.Executors)), cache,
+		roundMS(br.AdmissionMean), roundMS(br.AdmissionP99))
+}
+
+func (r *Report) schedSection(b *strings.Builder) {
+	s := r.Scale
+	fmt.Fprintf(b, "## Scheduling\n\n"+
+		"%d repetitions, interleaved: %d drivers with %d executors each, the executors created held by a scheduling gate and then "+
+		"released at once; the rate is executors bound by kube-scheduler per second, from the first release to the last binding. "+
+		"The executors carry sparkplace's placement as admitted in the burst; *no zone rule* drops its zone requirement; "+
+		"*EMR pod affinity* replaces it with EMR on EKS's recipe (a required pod affinity to the driver, topology key zone).\n\n",
+		s.SchedReps, s.SchedDrivers, s.SchedExecutors)
+	b.WriteString("| measurement |")
+	for _, v := range SchedVariants {
+		fmt.Fprintf(b, " %s |", v)
+	}
+	b.WriteString("\n|---|---|---|---|\n| executors bound per second |")
+	for _, v := range SchedVariants {
+		var xs []float64
+		for _, rd := range r.Sched {
+			if rd.Variant == v {
+				xs = append(xs, rd.PodsPerSecond())
+			}
+		}
+		fmt.Fprintf(b, " %s |", spreadCell(spreadOf(xs), "%.0f"))
+	}
+	b.WriteString("\n| in the driver's zone |")
+	for _, v := range SchedVariants {
+		in, all := 0, 0
+		for _, rd := range r.Sched {
+			if rd.Variant == v {
+				in, all = in+rd.InDriverZone, all+rd.Pods
+			}
+		}
+		fmt.Fprintf(b, " %s |", pct(float64(in), float64(all)))
+	}
+	var xs, ys []float64
+	for rep := range s.SchedReps {
+		node, none, pod := r.schedRound(rep, SchedNodeAffinity), r.schedRound(rep, SchedNoZone), r.schedRound(rep, SchedPodAffinity)
+		if node != nil && none != nil {
+			xs = append(xs, node.PodsPerSecond()/none.PodsPerSecond())
+		}
+		if pod != nil && none != nil {
+			ys = append(ys, pod.PodsPerSecond()/none.PodsPerSecond())
+		}
+	}
+	fmt.Fprintf(b, "\n\nWithin each repetition: sparkplace node affinity / no zone rule %s (target ≥ 0.95); EMR pod affinity / no zone rule %s.\n\n",
+		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"))
+}
+
+func (r *Report) schedRound(rep int, v SchedVariant) *SchedRound {
+	for i := range r.Sched {
+		if rd := &r.Sched[i]; rd.Rep == rep && rd.Variant == v {
+			return rd
+		}
+	}
+	return nil
+}
+
+func (r *Report) memorySection(b *strings.Builder) {
+	m := r.Memory
+	fmt.Fprintf(b, "## Memory at scale\n\n"+
+		"The cluster grown by %d nodes (not run by kwok: they stay NotReady, which changes nothing the webhook caches) and %d "+
+		"other pods (never scheduled), then %d Spark pods (%d drivers allocating executors as Spark does) created through sparkplace.\n\n",
+		m.Nodes, m.OtherPods, m.SparkPods, r.Scale.MemDrivers)
+	b.WriteString("| webhook RSS | webhook Go heap (live) | executor create p50 / p99 | sparkplace admission mean / p99 | failed creates |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(b, "| %.0f MB (%.0f MB before) | %.1f MiB (%.1f MiB before) | %s / %s | %s / %s | %d |\n\n",
+		m.RSS/1e6, m.RSSBefore/1e6, m.Heap/(1<<20), m.HeapBefore/(1<<20),
+		roundMS(m.CreateP50), roundMS(m.CreateP99), roundMS(m.AdmissionMean), roundMS(m.AdmissionP99), m.Failures)
+}
+
+func pct(n, of float64) string {
+	if of <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f%%", 100*n/of)
+}
+
+func roundMS(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "—"
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", ms(d))
+	default:
+		return fmt.Sprintf("%.0f ms", ms(d))
+	}
+}

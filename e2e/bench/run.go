@@ -1,0 +1,148 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/sparkplace/sparkplace/e2e/framework"
+)
+
+// Parts of a run, in the order they run (scheduling starts from placements the burst saw).
+const (
+	PartCreate = "create"
+	PartBurst  = "burst"
+	PartSched  = "sched"
+	PartMemory = "memory"
+)
+
+// AllParts is every measurement.
+var AllParts = []string{PartCreate, PartBurst, PartSched, PartMemory}
+
+// Report is what one run measured.
+type Report struct {
+	Scale   Scale
+	Started time.Time
+	Wall    time.Duration
+	Machine MachineLoad
+	Creates []CreateRound
+	Burst   *BurstResult
+	Sched   []SchedRound
+	Memory  *MemoryResult
+}
+
+// MachineLoad says how busy the machine was with other work during the run.
+type MachineLoad struct {
+	Cores                 int
+	LoadStart, LoadEnd    float64
+	Ours, Others, Elapsed time.Duration
+}
+
+// Run measures the parts asked for (all when none), in order.
+func Run(ctx context.Context, e *Env, parts ...string) (*Report, error) {
+	if len(parts) == 0 {
+		parts = AllParts
+	}
+	want := map[string]bool{}
+	for _, p := range parts {
+		known := false
+		for _, a := range AllParts {
+			known = known || p == a
+		}
+		if !known {
+			return nil, fmt.Errorf("unknown bench part %q: want some of %v", p, AllParts)
+		}
+		want[p] = true
+	}
+	r := &Report{Scale: e.Scale, Started: time.Now()}
+	load, err := startLoad(e.CP.Dir)
+	if err != nil {
+		return nil, err
+	}
+	if want[PartCreate] {
+		if r.Creates, err = e.MeasureCreates(ctx); err != nil {
+			return r, err
+		}
+	}
+	var placements map[string]ZonePlacement
+	if want[PartBurst] || want[PartSched] {
+		if r.Burst, placements, err = e.MeasureBurst(ctx); err != nil {
+			return r, fmt.Errorf("burst: %w", err)
+		}
+		e.Logf("burst: %d executors, %d refused, create p50 %s p99 %s, all running in %s, %d in their driver's zone, %d on spot",
+			r.Burst.Executors, r.Burst.Failures, percentile(r.Burst.Latencies, .5), percentile(r.Burst.Latencies, .99),
+			r.Burst.Running.Round(time.Millisecond), r.Burst.InDriverZone, r.Burst.OnSpot)
+	}
+	if want[PartSched] {
+		if r.Sched, err = e.MeasureScheduling(ctx, placements); err != nil {
+			return r, err
+		}
+	}
+	if want[PartMemory] {
+		if r.Memory, err = e.MeasureMemory(ctx); err != nil {
+			return r, fmt.Errorf("memory: %w", err)
+		}
+		e.Logf("memory: RSS %.0f MB, heap %.0f MiB; executor create p99 %s, admission p99 %s",
+			r.Memory.RSS/1e6, r.Memory.Heap/(1<<20), r.Memory.CreateP99, r.Memory.AdmissionP99)
+	}
+	r.Wall = time.Since(r.Started)
+	if r.Machine, err = load.end(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// loadProbe measures the machine's busy time and the run's own processes' (the control plane, the webhooks
+// and this process) between two points.
+type loadProbe struct {
+	start        time.Time
+	loadStart    float64
+	machine, our time.Duration
+	pids         []int
+}
+
+func startLoad(dir string) (*loadProbe, error) {
+	procs, err := framework.Leftovers(dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &loadProbe{start: time.Now(), pids: []int{os.Getpid()}}
+	for pid := range procs {
+		p.pids = append(p.pids, pid)
+	}
+	if p.loadStart, err = loadAverage(); err != nil {
+		return nil, err
+	}
+	if p.machine, err = machineCPU(); err != nil {
+		return nil, err
+	}
+	p.our = p.ourCPU()
+	return p, nil
+}
+
+// ourCPU sums the CPU time of the run's processes (a process gone meanwhile counts nothing).
+func (p *loadProbe) ourCPU() time.Duration {
+	var sum time.Duration
+	for _, pid := range p.pids {
+		if c, err := processCPU(pid); err == nil {
+			sum += c
+		}
+	}
+	return sum
+}
+
+func (p *loadProbe) end() (MachineLoad, error) {
+	m := MachineLoad{Cores: runtime.NumCPU(), LoadStart: p.loadStart, Elapsed: time.Since(p.start)}
+	machine, err := machineCPU()
+	if err != nil {
+		return m, err
+	}
+	if m.LoadEnd, err = loadAverage(); err != nil {
+		return m, err
+	}
+	m.Ours = p.ourCPU() - p.our
+	m.Others = max(machine-p.machine-m.Ours, 0)
+	return m, nil
+}

@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+)
+
+// Scale sizes a run. CI runs SmallScale (it only shows that every step works); `make bench-cluster` runs
+// FullScale, the scale the report's figures are stated at.
+type Scale struct {
+	Name string
+	// Reps is the number of interleaved repetitions of the create measurement; each runs every variant once,
+	// in a rotated order.
+	Reps int
+	// Serial creates are made one at a time (latency); Parallel creates by Clients clients at once (throughput).
+	Serial, Parallel, Clients int
+	// BurstDrivers drivers over three zones each allocate BurstExecutors executors.
+	BurstDrivers, BurstExecutors int
+	// SpotNodesPerZone are added to framework.DefaultFleet, so that a burst's executors all fit on spot.
+	SpotNodesPerZone int
+	// SchedReps interleaved repetitions of the scheduling measurement, of SchedDrivers × SchedExecutors.
+	SchedReps, SchedDrivers, SchedExecutors int
+	// At MemNodes extra nodes and MemPods non-Spark pods, MemDrivers drivers allocate MemExecutors executors each.
+	MemNodes, MemPods, MemDrivers, MemExecutors int
+	// Timeout bounds the whole run.
+	Timeout time.Duration
+}
+
+// SmallScale keeps the run to a few seconds of work per measurement.
+var SmallScale = Scale{
+	Name: "small", Reps: 1, Serial: 10, Parallel: 48, Clients: 16,
+	BurstDrivers: 3, BurstExecutors: 4,
+	SchedReps: 1, SchedDrivers: 3, SchedExecutors: 4,
+	MemNodes: 30, MemPods: 60, MemDrivers: 2, MemExecutors: 4,
+	Timeout: 10 * time.Minute,
+}
+
+// FullScale is the scale of the report: 5 repetitions of 300 serial and 2,000 parallel creates per variant;
+// 20 drivers × 50 executors; 5,000 nodes, 20,000 other pods and 1,000 Spark pods.
+var FullScale = Scale{
+	Name: "full", Reps: 5, Serial: 300, Parallel: 2000, Clients: 16,
+	BurstDrivers: 20, BurstExecutors: 50, SpotNodesPerZone: 24,
+	SchedReps: 3, SchedDrivers: 20, SchedExecutors: 50,
+	MemNodes: 5000, MemPods: 20000, MemDrivers: 20, MemExecutors: 49,
+	Timeout: 90 * time.Minute,
+}
+
+// ScaleNamed returns SmallScale for "" or "small" and FullScale for "full".
+func ScaleNamed(name string) (Scale, error) {
+	switch name {
+	case "", SmallScale.Name:
+		return SmallScale, nil
+	case FullScale.Name:
+		return FullScale, nil
+	}
+	return Scale{}, fmt.Errorf("unknown bench scale %q: want small or full", name)
+}

@@ -1,0 +1,272 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/sparkplace/sparkplace/e2e/framework"
+	"github.com/sparkplace/sparkplace/e2e/sparksim"
+)
+
+// SchedVariant is how executors are kept in their driver's zone in the scheduling measurement.
+type SchedVariant string
+
+const (
+	// SchedNodeAffinity: the executors as sparkplace admits them (required node affinity to the zone).
+	SchedNodeAffinity SchedVariant = "sparkplace node affinity"
+	// SchedNoZone: the same without the zone requirement.
+	SchedNoZone SchedVariant = "no zone rule"
+	// SchedPodAffinity: no zone requirement, but EMR on EKS's recipe, a required pod affinity to the driver with
+	// the zone as topology key.
+	SchedPodAffinity SchedVariant = "EMR pod affinity"
+)
+
+// SchedVariants in the report's column order.
+var SchedVariants = []SchedVariant{SchedNodeAffinity, SchedNoZone, SchedPodAffinity}
+
+// schedulingGate holds the executors back until all exist, so that the scheduler, not the creates, sets the pace.
+const schedulingGate = "bench.sparkplace.io/hold"
+
+// SchedRound is one variant's scheduling measurement in one repetition.
+type SchedRound struct {
+	Variant SchedVariant
+	Rep     int
+	// Pods executors were released at once; Wall is the time from the first release to the last binding,
+	// Release the time the releases took.
+	Pods          int
+	Wall, Release time.Duration
+	// InDriverZone counts executors bound in their driver's zone.
+	InDriverZone int
+}
+
+// PodsPerSecond is the scheduling rate.
+func (r *SchedRound) PodsPerSecond() float64 { return float64(r.Pods) / r.Wall.Seconds() }
+
+// MeasureScheduling measures how fast kube-scheduler binds executors placed each way, from placements (by
+// zone, as sparkplace admitted a driver and an executor there), Scale.SchedReps times, interleaved.
+func (e *Env) MeasureScheduling(ctx context.Context, placements map[string]ZonePlacement) ([]SchedRound, error) {
+	var rounds []SchedRound
+	for rep := range e.Scale.SchedReps {
+		for k := range SchedVariants {
+			v := SchedVariants[(rep+k)%len(SchedVariants)]
+			r, err := e.schedRound(ctx, rep, v, placements)
+			if err != nil {
+				return rounds, fmt.Errorf("scheduling measurement, repetition %d, %s: %w", rep+1, v, err)
+			}
+			e.Logf("scheduling rep %d %-25s %d executors bound in %s (%.0f/s), released in %s, %d in their driver's zone",
+				rep+1, v, r.Pods, r.Wall.Round(time.Millisecond), r.PodsPerSecond(), r.Release.Round(time.Millisecond), r.InDriverZone)
+			rounds = append(rounds, *r)
+		}
+	}
+	return rounds, nil
+}
+
+func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placements map[string]ZonePlacement) (_ *SchedRound, err error) {
+	// No webhook: the pods carry their placement as created.
+	ns, err := e.newNamespace(ctx, "sched", NoWebhook)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if derr := e.deleteNamespace(ctx, ns); err == nil {
+			err = derr
+		}
+	}()
+	var executors []*corev1.Pod
+	driverZone := map[string]string{} // executor name → its driver's zone
+	for i := range e.Scale.SchedDrivers {
+		zone := e.Zones[i%len(e.Zones)]
+		pl, ok := placements[zone]
+		if !ok {
+			return nil, fmt.Errorf("no sparkplace placement seen in zone %s (the burst had too few drivers)", zone)
+		}
+		app := sparksim.NewApp(fmt.Sprintf("sched-%d", i+1), ns)
+		driver := app.DriverPod()
+		pl.Driver.applyTo(driver)
+		if _, err := e.Client.CoreV1().Pods(ns).Create(ctx, driver, metav1.CreateOptions{}); err != nil {
+			return nil, fmt.Errorf("create driver: %w", err)
+		}
+		if driver, err = sparksim.WaitForPod(ctx, e.Client, ns, app.DriverName(), 3*time.Minute, sparksim.PodRunning); err != nil {
+			return nil, err
+		}
+		for id := 1; id <= e.Scale.SchedExecutors; id++ {
+			p := app.ExecutorPod(driver, id)
+			pl.Executor.applyTo(p)
+			switch v {
+			case SchedNoZone:
+				withoutZone(p)
+			case SchedPodAffinity:
+				withoutZone(p)
+				withDriverPodAffinity(p, app.ID)
+			}
+			p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: schedulingGate}}
+			executors = append(executors, p)
+			driverZone[p.Name] = zone
+		}
+	}
+	errs := parallel(len(executors), e.Scale.Clients, func(i int) error {
+		_, err := e.Client.CoreV1().Pods(ns).Create(ctx, executors[i], metav1.CreateOptions{})
+		return err
+	})
+	if n, err := firstError(errs); n > 0 {
+		return nil, fmt.Errorf("%d executor creates failed: %w", n, err)
+	}
+	list, err := e.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	bound := newBindingWatch(len(executors))
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go bound.run(watchCtx, e, ns, list.ResourceVersion)
+
+	release := []byte(`[{"op":"remove","path":"/spec/schedulingGates"}]`)
+	start := time.Now()
+	errs = parallel(len(executors), e.Scale.Clients, func(i int) error {
+		_, err := e.Client.CoreV1().Pods(ns).Patch(ctx, executors[i].Name, types.JSONPatchType, release, metav1.PatchOptions{})
+		return err
+	})
+	r := &SchedRound{Variant: v, Rep: rep, Pods: len(executors), Release: time.Since(start)}
+	if n, err := firstError(errs); n > 0 {
+		return nil, fmt.Errorf("%d executors not released: %w", n, err)
+	}
+	last, nodes, err := bound.wait(ctx, 10*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	r.Wall = last.Sub(start)
+	zones, _, err := e.nodeLabels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for name, node := range nodes {
+		if zones[node] == driverZone[name] {
+			r.InDriverZone++
+		}
+	}
+	return r, nil
+}
+
+// withoutZone drops the zone requirement from a pod's required node affinity.
+func withoutZone(p *corev1.Pod) {
+	a := p.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
+		return
+	}
+	req := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	var terms []corev1.NodeSelectorTerm
+	for _, t := range req.NodeSelectorTerms {
+		var exprs []corev1.NodeSelectorRequirement
+		for _, r := range t.MatchExpressions {
+			if r.Key != framework.LabelZone {
+				exprs = append(exprs, r)
+			}
+		}
+		t.MatchExpressions = exprs
+		if len(t.MatchExpressions) > 0 || len(t.MatchFields) > 0 {
+			terms = append(terms, t)
+		}
+	}
+	if len(terms) == 0 {
+		a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution = nil
+	} else {
+		req.NodeSelectorTerms = terms
+	}
+}
+
+// withDriverPodAffinity adds EMR on EKS's single-zone recipe: a required pod affinity to the application's
+// driver, topology key zone.
+func withDriverPodAffinity(p *corev1.Pod, appID string) {
+	if p.Spec.Affinity == nil {
+		p.Spec.Affinity = &corev1.Affinity{}
+	}
+	p.Spec.Affinity.PodAffinity = &corev1.PodAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+				sparksim.LabelAppSelector: appID, sparksim.LabelRole: sparksim.RoleDriver,
+			}},
+			TopologyKey: framework.LabelZone,
+		}},
+	}
+}
+
+// bindingWatch records when each executor of a namespace gets a node.
+type bindingWatch struct {
+	want  int
+	mu    sync.Mutex
+	nodes map[string]string
+	last  time.Time
+	done  chan struct{}
+	err   error
+}
+
+func newBindingWatch(want int) *bindingWatch {
+	return &bindingWatch{want: want, nodes: map[string]string{}, done: make(chan struct{})}
+}
+
+// run watches from resourceVersion, restarting the watch when the API server ends it, until all are bound.
+func (b *bindingWatch) run(ctx context.Context, e *Env, ns, resourceVersion string) {
+	defer close(b.done)
+	for {
+		w, err := e.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{
+			LabelSelector: sparksim.LabelRole + "=" + sparksim.RoleExecutor, ResourceVersion: resourceVersion,
+		})
+		if err != nil {
+			b.fail(err)
+			return
+		}
+		for ev := range w.ResultChan() {
+			pod, ok := ev.Object.(*corev1.Pod)
+			if !ok || ev.Type == watch.Error {
+				continue
+			}
+			resourceVersion = pod.ResourceVersion
+			if pod.Spec.NodeName == "" {
+				continue
+			}
+			now := time.Now()
+			b.mu.Lock()
+			if _, seen := b.nodes[pod.Name]; !seen {
+				b.nodes[pod.Name], b.last = pod.Spec.NodeName, now
+			}
+			n := len(b.nodes)
+			b.mu.Unlock()
+			if n >= b.want {
+				w.Stop()
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			b.fail(ctx.Err())
+			return
+		}
+	}
+}
+
+func (b *bindingWatch) fail(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.err = err
+}
+
+// wait returns the time of the last binding and the node of each executor once all are bound.
+func (b *bindingWatch) wait(ctx context.Context, timeout time.Duration) (time.Time, map[string]string, error) {
+	select {
+	case <-b.done:
+	case <-time.After(timeout):
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.nodes) < b.want {
+		return time.Time{}, nil, fmt.Errorf("%d of %d executors bound (%v)", len(b.nodes), b.want, b.err)
+	}
+	return b.last, b.nodes, nil
+}
