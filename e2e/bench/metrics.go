@@ -75,10 +75,15 @@ func (ms Metrics) histogram(name string, labels map[string]string) histogram {
 		if !matches(m, labels) || m.Histogram == nil {
 			continue
 		}
+		// The text format lists the +Inf bucket; the count stands in for it where it is missing.
+		inf := false
 		for _, b := range m.GetHistogram().GetBucket() {
 			h[b.GetUpperBound()] += float64(b.GetCumulativeCount())
+			inf = inf || math.IsInf(b.GetUpperBound(), 1)
 		}
-		h[math.Inf(1)] += float64(m.GetHistogram().GetSampleCount())
+		if !inf {
+			h[math.Inf(1)] += float64(m.GetHistogram().GetSampleCount())
+		}
 	}
 	return h
 }

@@ -1,0 +1,210 @@
+package bench
+
+import (
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sparkplace/sparkplace/e2e/framework"
+)
+
+func TestPercentile(t *testing.T) {
+	ds := func(ms ...int) []time.Duration {
+		out := make([]time.Duration, len(ms))
+		for i, m := range ms {
+			out[i] = time.Duration(m) * time.Millisecond
+		}
+		return out
+	}
+	tests := map[string]struct {
+		in   []time.Duration
+		q    float64
+		want time.Duration
+	}{
+		"none":                    {q: .5, want: 0},
+		"median of an odd count":  {in: ds(5, 1, 3), q: .5, want: 3 * time.Millisecond},
+		"p99 of 100 is the 99th":  {in: ds(seq(100)...), q: .99, want: 99 * time.Millisecond},
+		"p99 of 10 is the max":    {in: ds(seq(10)...), q: .99, want: 10 * time.Millisecond},
+		"p0 is the min, unsorted": {in: ds(7, 2, 9), q: 0, want: 2 * time.Millisecond},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := percentile(tc.in, tc.q); got != tc.want {
+				t.Errorf("percentile(%v, %v) = %s, want %s", tc.in, tc.q, got, tc.want)
+			}
+		})
+	}
+}
+
+func seq(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i + 1
+	}
+	return out
+}
+
+func TestSpreadOf(t *testing.T) {
+	if got, want := spreadOf([]float64{3, 1, 2, 10}), (Spread{Min: 1, Median: 2.5, Max: 10, N: 4}); got != want {
+		t.Errorf("spreadOf = %+v, want %+v", got, want)
+	}
+	if got := spreadCell(spreadOf([]float64{0.8, 0.9, 1}), "%.2f"); got != "0.80 – 0.90 – 1.00" {
+		t.Errorf("spreadCell = %q", got)
+	}
+	if got := spreadCell(Spread{}, "%.2f"); got != "—" {
+		t.Errorf("spreadCell of nothing = %q", got)
+	}
+}
+
+func parseMetrics(t *testing.T, text string) Metrics {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	f, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Metrics(f)
+}
+
+const histogramBefore = `# TYPE sparkplace_admission_duration_seconds histogram
+sparkplace_admission_duration_seconds_bucket{role="executor",le="0.001"} 10
+sparkplace_admission_duration_seconds_bucket{role="executor",le="0.01"} 10
+sparkplace_admission_duration_seconds_bucket{role="executor",le="+Inf"} 10
+sparkplace_admission_duration_seconds_sum{role="executor"} 0.005
+sparkplace_admission_duration_seconds_count{role="executor"} 10
+sparkplace_admission_duration_seconds_bucket{role="driver",le="0.001"} 0
+sparkplace_admission_duration_seconds_bucket{role="driver",le="0.01"} 5
+sparkplace_admission_duration_seconds_bucket{role="driver",le="+Inf"} 5
+sparkplace_admission_duration_seconds_sum{role="driver"} 0.02
+sparkplace_admission_duration_seconds_count{role="driver"} 5
+# TYPE sparkplace_decision_cache_lookups_total counter
+sparkplace_decision_cache_lookups_total{result="hit"} 8
+sparkplace_decision_cache_lookups_total{result="miss"} 2
+`
+
+// 100 more executor admissions: 90 under 1 ms, 10 between 1 and 10 ms.
+const histogramAfter = `# TYPE sparkplace_admission_duration_seconds histogram
+sparkplace_admission_duration_seconds_bucket{role="executor",le="0.001"} 100
+sparkplace_admission_duration_seconds_bucket{role="executor",le="0.01"} 110
+sparkplace_admission_duration_seconds_bucket{role="executor",le="+Inf"} 110
+sparkplace_admission_duration_seconds_sum{role="executor"} 0.105
+sparkplace_admission_duration_seconds_count{role="executor"} 110
+sparkplace_admission_duration_seconds_bucket{role="driver",le="0.001"} 0
+sparkplace_admission_duration_seconds_bucket{role="driver",le="0.01"} 5
+sparkplace_admission_duration_seconds_bucket{role="driver",le="+Inf"} 5
+sparkplace_admission_duration_seconds_sum{role="driver"} 0.02
+sparkplace_admission_duration_seconds_count{role="driver"} 5
+# TYPE sparkplace_decision_cache_lookups_total counter
+sparkplace_decision_cache_lookups_total{result="hit"} 107
+sparkplace_decision_cache_lookups_total{result="miss"} 3
+`
+
+func TestHistogramBetweenScrapes(t *testing.T) {
+	before, after := parseMetrics(t, histogramBefore), parseMetrics(t, histogramAfter)
+	executor := map[string]string{"role": "executor"}
+	tests := map[string]struct {
+		q    float64
+		want float64
+	}{
+		"p50 within the first bucket":   {q: .5, want: 0.001 * 50 / 90},
+		"p90 at the first bucket's end": {q: .9, want: 0.001},
+		"p99 within the second bucket":  {q: .99, want: 0.001 + 0.009*(99-90)/10},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, n := HistogramQuantile(before, after, metricAdmissionTimes, executor, tc.q)
+			if n != 100 || math.Abs(got-tc.want) > 1e-12 {
+				t.Errorf("quantile %v = %v over %v observations, want %v over 100", tc.q, got, n, tc.want)
+			}
+		})
+	}
+	if got := HistogramMean(before, after, metricAdmissionTimes, executor); math.Abs(got-0.001) > 1e-12 {
+		t.Errorf("mean = %v, want 0.001", got)
+	}
+	hits, _ := after.Value(metricCacheLookups, map[string]string{"result": "hit"})
+	all, ok := after.Value(metricCacheLookups, nil)
+	if hits != 107 || all != 110 || !ok {
+		t.Errorf("cache lookups: %v hits of %v (%v), want 107 of 110", hits, all, ok)
+	}
+	if _, ok := Metrics(map[string]*dto.MetricFamily{}).Value(metricCacheLookups, nil); ok {
+		t.Error("a missing family is reported present")
+	}
+}
+
+func TestProcReaders(t *testing.T) {
+	pid := os.Getpid()
+	if _, err := processCPU(pid); err != nil {
+		t.Error(err)
+	}
+	if rss, err := processRSS(pid); err != nil || rss <= 0 {
+		t.Errorf("rss = %d, %v", rss, err)
+	}
+	if _, err := machineCPU(); err != nil {
+		t.Error(err)
+	}
+	if _, err := processCPU(-1); err == nil {
+		t.Error("cpu time of pid -1: no error")
+	}
+}
+
+func TestZoneVariants(t *testing.T) {
+	zoneAndSpot := func() *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{Affinity: &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{
+					{Key: framework.LabelZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-east-1a"}},
+					{Key: framework.LabelEKSCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{"SPOT"}},
+				},
+			}}},
+		}}}}
+	}
+	p := zoneAndSpot()
+	withoutZone(p)
+	want := []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{
+		{Key: framework.LabelEKSCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{"SPOT"}},
+	}}}
+	if diff := cmp.Diff(want, p.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms); diff != "" {
+		t.Errorf("without zone (-want +got):\n%s", diff)
+	}
+
+	zoneOnly := zoneAndSpot()
+	zoneOnly.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions =
+		zoneOnly.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[0].MatchExpressions[:1]
+	withoutZone(zoneOnly)
+	if zoneOnly.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
+		t.Errorf("a zone-only requirement left %+v", zoneOnly.Spec.Affinity.NodeAffinity)
+	}
+
+	withDriverPodAffinity(p, "spark-0123")
+	term := p.Spec.Affinity.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0]
+	if term.TopologyKey != framework.LabelZone || term.LabelSelector.MatchLabels["spark-app-selector"] != "spark-0123" ||
+		term.LabelSelector.MatchLabels["spark-role"] != "driver" {
+		t.Errorf("pod affinity %+v", term)
+	}
+}
+
+func TestScaleNodes(t *testing.T) {
+	zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
+	nodes := scaleNodes(zones, 300)
+	if len(nodes) != 300 {
+		t.Fatalf("%d nodes, want 300", len(nodes))
+	}
+	names := map[string]bool{}
+	for _, n := range nodes {
+		if _, ok := n.Annotations[framework.KwokNodeAnnotation]; ok {
+			t.Fatalf("node %s is left to kwok", n.Name)
+		}
+		if names[n.Name] {
+			t.Fatalf("node name %s twice", n.Name)
+		}
+		names[n.Name] = true
+	}
+}
