@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"maps"
 	"slices"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 
@@ -19,25 +20,52 @@ func cacheKey(inputJSON []byte) decisionKey { return sha256.Sum256(inputJSON) }
 // decisionCache memoises decisions: a decision is a pure function of the input and the bundle version, and
 // the executors of one application share one input. Entries are never handed out, only copies.
 type decisionCache struct {
-	lru *lru.Cache[decisionKey, *placement.Decision] // nil when disabled
+	lru      *lru.Cache[decisionKey, *placement.Decision] // nil when disabled
+	counters *cacheCounters
 }
 
-func newDecisionCache(size int) *decisionCache {
+// cacheCounters count the lookups of every version's cache of one engine (a reload starts a new cache, the
+// counts go on).
+type cacheCounters struct{ hits, misses atomic.Uint64 }
+
+// CacheStats describe an engine's decision cache.
+type CacheStats struct {
+	// Hits and Misses count the lookups since the engine started (with the cache disabled, all miss).
+	Hits, Misses uint64
+	// Entries are the decisions held now, at most Capacity (Options.CacheSize).
+	Entries, Capacity int
+}
+
+func newDecisionCache(size int, counters *cacheCounters) *decisionCache {
 	if size < 0 {
-		return &decisionCache{}
+		return &decisionCache{counters: counters}
 	}
 	c, err := lru.New[decisionKey, *placement.Decision](size)
 	if err != nil { // only for size <= 0, which New rules out
-		return &decisionCache{}
+		return &decisionCache{counters: counters}
 	}
-	return &decisionCache{lru: c}
+	return &decisionCache{lru: c, counters: counters}
 }
 
 func (c *decisionCache) get(k decisionKey) (*placement.Decision, bool) {
 	if c.lru == nil {
+		c.counters.misses.Add(1)
 		return nil, false
 	}
-	return c.lru.Get(k)
+	d, ok := c.lru.Get(k)
+	if ok {
+		c.counters.hits.Add(1)
+	} else {
+		c.counters.misses.Add(1)
+	}
+	return d, ok
+}
+
+func (c *decisionCache) len() int {
+	if c.lru == nil {
+		return 0
+	}
+	return c.lru.Len()
 }
 
 func (c *decisionCache) add(k decisionKey, d *placement.Decision) {

@@ -50,6 +50,7 @@ type Engine struct {
 	current atomic.Pointer[Version]
 	// failed identifies the content that last failed to load, so Watch reports a broken file once.
 	failed string
+	cache  cacheCounters
 }
 
 // Version is one compiled bundle with its config (in its store), guardrails and own decision cache (a
@@ -123,11 +124,17 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: src.hash, guardrails: guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize), timeout: e.opts.Timeout}, nil
+	return &Version{hash: src.hash, guardrails: guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize, &e.cache), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.
 func (e *Engine) Current() *Version { return e.current.Load() }
+
+// CacheStats reports the decision cache's lookups since the engine started and what it holds now.
+func (e *Engine) CacheStats() CacheStats {
+	capacity := max(e.opts.CacheSize, 0)
+	return CacheStats{Hits: e.cache.hits.Load(), Misses: e.cache.misses.Load(), Entries: e.current.Load().cache.len(), Capacity: capacity}
+}
 
 // Hash identifies the bundle and config in effect ("sha256:<hex>"), for the pod annotation.
 func (e *Engine) Hash() string { return e.current.Load().hash }

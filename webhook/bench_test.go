@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/google/uuid"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -46,56 +49,84 @@ func serve(t testing.TB, wh http.Handler, body []byte) *admissionv1.AdmissionRes
 }
 
 // BenchmarkAdmission measures one admission through the whole HTTP path (decode the review, handle, encode the
-// response) beside a no-op handler that decodes and encodes the same review. Compare noop with executor, and
-// with driver-capacity (a driver's zone choice over 5,000 nodes):
+// response) beside a no-op handler that decodes and encodes the same reviews. Compare noop with the others:
 //
-//	go test ./webhook -run '^$' -bench Admission -benchmem -count 10
+//	go test ./webhook -run '^$' -bench Admission -benchmem -count 10    (or: make bench)
 //
-// Besides wall time per op it reports cpu-ns/op, the process's CPU time (user+system, all threads, so garbage
-// collection included) per op: on a shared machine other processes stretch wall time but not this.
+// Every admission is of a pod never seen before, as on a live cluster:
+//   - executor-hit/client-mode: executors of one running application, each with a fresh local dir
+//     /var/data/spark-<uuid> (Spark in client mode, where the driver sets no SPARK_LOCAL_DIRS);
+//   - executor-hit/cluster-mode: the same with two local dirs, the driver's paths in shuffled order (Spark in
+//     cluster mode);
+//   - executor-miss: the first executor of a new application each time: a full policy evaluation;
+//   - driver: a new application's driver each time;
+//   - driver-capacity: the same, its zone chosen over a capacity index of 5,000 nodes.
+//
+// The "hit" cases report decision-cache misses per op: anything above 0 means executors of one application do
+// not share a decision. Besides wall time per op the benchmark reports cpu-ns/op, the process's CPU time
+// (user+system, all threads, so garbage collection included) per op: on a shared machine other processes
+// stretch wall time but not this.
 func BenchmarkAdmission(b *testing.B) {
 	placer := newTestPlacer(b, policies.Options{})
-	sparkplace := &admission.Webhook{Handler: &Handler{Placer: placer, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}}
 	noop := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
 	})}
 	cases := []struct {
-		name    string
-		wh      http.Handler
-		fixture string
-		profile string
+		name   string
+		placer *Placer // nil: the no-op handler
+		pods   func(i int) *corev1.Pod
 	}{
-		{"noop", noop, "spark-3.5-executor", ""},
-		{"executor", sparkplace, "spark-3.5-executor", ""},
-		{"executor-nvme", sparkplace, "spark-3.5-executor", "nvme"},
-		{"driver", sparkplace, "spark-3.5-driver", ""},
+		{"noop", nil, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, 0, i+2) }},
+		{"executor-hit/client-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, 0, i+2) }},
+		{"executor-hit/cluster-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clusterMode, 0, i+2) }},
+		{"executor-hit/nvme", placer, func(i int) *corev1.Pod { return withProfile(sparkExecutor(b, clientMode, 0, i+2), "nvme") }},
+		{"executor-miss", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, i+2, 1) }},
+		{"driver", placer, func(i int) *corev1.Pod { return sparkDriver(b, i+2) }},
 		// The driver's zone choice at scale: 5,000 nodes and 1,000 Spark pods in the capacity index, and
 		// reservations that expire at once, so every admission computes a fresh choice (as every new
 		// application's driver does); it reads running sums, not the nodes.
-		{"driver-capacity", capacityWebhook(b), "spark-3.5-driver", ""},
+		{"driver-capacity", capacityPlacer(b), func(i int) *corev1.Pod { return sparkDriver(b, i+2) }},
 	}
 	for _, bc := range cases {
-		body := reviewBody(b, podRequest(b, withProfile(readFixture(b, bc.fixture), bc.profile)))
+		var wh http.Handler = noop
+		if bc.placer != nil {
+			wh = &admission.Webhook{Handler: &Handler{Placer: bc.placer, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}}
+		}
 		b.Run(bc.name, func(b *testing.B) {
-			if resp := serve(b, bc.wh, body); !resp.Allowed {
+			// The application's first pod (i = -1), before the measured ones, and a check that it is admitted.
+			if resp := serve(b, wh, reviewBody(b, podRequest(b, bc.pods(-1)))); !resp.Allowed {
 				b.Fatalf("not allowed: %+v", resp.Result)
 			}
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				bodies[i] = reviewBody(b, podRequest(b, bc.pods(i)))
+			}
+			misses := cacheMisses(bc.placer)
 			b.ReportAllocs()
 			b.ResetTimer()
 			start := processCPU(b)
-			for b.Loop() {
-				req := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(body))
+			for i := 0; i < b.N; i++ {
+				req := httptest.NewRequest(http.MethodPost, Path, bytes.NewReader(bodies[i]))
 				req.Header.Set("Content-Type", "application/json")
-				bc.wh.ServeHTTP(httptest.NewRecorder(), req)
+				wh.ServeHTTP(httptest.NewRecorder(), req)
 			}
 			b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cacheMisses(bc.placer)-misses)/float64(b.N), "misses/op")
 		})
 	}
 }
 
-// capacityWebhook serves sparkplace over a cluster of 5,000 nodes (spot and on-demand in three zones) and
-// 1,000 running executors, with driverZone.reservationSeconds 0.
-func capacityWebhook(b *testing.B) http.Handler {
+// cacheMisses counts the decision-cache misses of a placer's engine so far (0 for the no-op handler).
+func cacheMisses(p *Placer) uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.Engine.(*policies.Engine).CacheStats().Misses
+}
+
+// capacityPlacer places over a cluster of 5,000 nodes (spot and on-demand in three zones) and 1,000 running
+// executors, with driverZone.reservationSeconds 0.
+func capacityPlacer(b *testing.B) *Placer {
 	spot := map[string]int{"us-east-1a": 1000, "us-east-1b": 600, "us-east-1c": 2400}
 	state := zoneFleet(spot)
 	for i := range 997 { // with zoneFleet's 3 on-demand and 4,000 spot nodes: 5,000
@@ -114,8 +145,68 @@ func capacityWebhook(b *testing.B) http.Handler {
 		pod.Status.Phase = corev1.PodRunning
 		state.SetPod(pod)
 	}
-	p := newZonePlacer(b, state, "driverZone: {reservationSeconds: 0}")
-	return &admission.Webhook{Handler: &Handler{Placer: p, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}}
+	return newZonePlacer(b, state, "driverZone: {reservationSeconds: 0}")
+}
+
+// How Spark sets an executor's local dirs.
+const (
+	// clientMode: the driver JVM runs outside the cluster and sets no SPARK_LOCAL_DIRS: every executor gets a
+	// fresh /var/data/spark-<uuid>.
+	clientMode = iota
+	// clusterMode: executors inherit the driver's local dirs (two here), in shuffled order.
+	clusterMode
+)
+
+// sparkExecutor is executor id of application app (0: the fixture's application; n > 0: another one, with
+// its own id and driver) as Spark creates it, its local dirs set as in mode.
+func sparkExecutor(t testing.TB, mode, app, id int) *corev1.Pod {
+	pod := readFixture(t, "spark-3.5-executor")
+	if app > 0 {
+		pod.Labels[LabelAppID] = fmt.Sprintf("spark-%032x", app)
+	}
+	prefix := strings.TrimSuffix(pod.Name, "-exec-3")
+	pod.Name = fmt.Sprintf("%s-exec-%d", prefix, id)
+	pod.Spec.Hostname = pod.Name
+	pod.Labels[LabelExecID] = strconv.Itoa(id)
+	var dirs []string
+	switch mode {
+	case clientMode:
+		dirs = []string{"/var/data/spark-" + uuid.NewString()}
+	case clusterMode:
+		dirs = []string{"/var/data/spark-2f1e0d9c-8b7a-4655-9443-2f1e0d9c8b7a", "/var/data/spark-7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"}
+		if id%2 == 1 {
+			dirs[0], dirs[1] = dirs[1], dirs[0]
+		}
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "spark-local-dir-2", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	}
+	c := &pod.Spec.Containers[len(pod.Spec.Containers)-1]
+	var mounts []corev1.VolumeMount
+	for _, m := range c.VolumeMounts {
+		if !strings.HasPrefix(m.Name, "spark-local-dir-") {
+			mounts = append(mounts, m)
+		}
+	}
+	for i, d := range dirs {
+		mounts = append(mounts, corev1.VolumeMount{Name: fmt.Sprintf("spark-local-dir-%d", i+1), MountPath: d})
+	}
+	c.VolumeMounts = mounts
+	for i := range c.Env {
+		switch c.Env[i].Name {
+		case "SPARK_EXECUTOR_ID":
+			c.Env[i].Value = strconv.Itoa(id)
+		case "SPARK_LOCAL_DIRS":
+			c.Env[i].Value = strings.Join(dirs, ",")
+		}
+	}
+	return pod
+}
+
+// sparkDriver is the driver of application app, named and labelled for it.
+func sparkDriver(t testing.TB, app int) *corev1.Pod {
+	pod := readFixture(t, "spark-3.5-driver")
+	pod.Labels[LabelAppID] = fmt.Sprintf("spark-%032x", app)
+	pod.Name = fmt.Sprintf("app-%d-driver", app)
+	return pod
 }
 
 // processCPU is the CPU time the process has used so far, in nanoseconds.
