@@ -31,8 +31,8 @@ type Options struct {
 	ConfigFile string
 	// Timeout bounds one policy evaluation. Defaults to 1s.
 	Timeout time.Duration
-	// CacheSize is the number of decisions kept (least recently used evicted). Defaults to 4096; negative
-	// disables the cache.
+	// CacheSize is the number of decisions kept (least recently used evicted). Defaults to 1024 (about 4 MiB,
+	// see TestDecisionCacheIsBounded); negative disables the cache.
 	CacheSize int
 	// PollInterval is how often Watch looks for changed files. Defaults to 2s.
 	PollInterval time.Duration
@@ -40,6 +40,9 @@ type Options struct {
 	// effect and the error that kept a new version out (nil on success). A metrics hook: it must not block.
 	OnReload func(hash string, err error)
 }
+
+// defaultCacheSize is Options.CacheSize's default.
+const defaultCacheSize = 1024
 
 // Engine evaluates the policy bundle. It is safe for concurrent use; Reload swaps the compiled bundle
 // atomically, so an evaluation uses one version throughout.
@@ -73,7 +76,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 		opts.Timeout = time.Second
 	}
 	if opts.CacheSize == 0 {
-		opts.CacheSize = 4096
+		opts.CacheSize = defaultCacheSize
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second

@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sparkplace/sparkplace/policies"
 )
 
 // Admission results, the "result" label of sparkplace_admissions_total.
@@ -105,4 +107,25 @@ func (m *Metrics) BundleLoaded(hash string, err error) {
 	}
 	m.PolicyBundle.Reset()
 	m.PolicyBundle.WithLabelValues(hash).Set(1)
+}
+
+// CacheCollectors export the policy engine's decision cache, read from stats at each scrape:
+// sparkplace_decision_cache_lookups_total{result="hit"|"miss"} and sparkplace_decision_cache_entries. Executors
+// of one application share a decision, so misses should be about one per application plus one per driver.
+func CacheCollectors(stats func() policies.CacheStats) []prometheus.Collector {
+	lookups := func(result string, count func(policies.CacheStats) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "sparkplace_decision_cache_lookups_total",
+			Help:        "Decision-cache lookups by result (hit, miss); a miss is a full policy evaluation.",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 { return float64(count(stats())) })
+	}
+	return []prometheus.Collector{
+		lookups("hit", func(s policies.CacheStats) uint64 { return s.Hits }),
+		lookups("miss", func(s policies.CacheStats) uint64 { return s.Misses }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "sparkplace_decision_cache_entries",
+			Help: "Decisions held in the cache now (at most its capacity, about 4 KiB each).",
+		}, func() float64 { return float64(stats().Entries) }),
+	}
 }

@@ -97,6 +97,11 @@ func runWebhook(ctx context.Context, f *webhookFlags) error {
 		return err
 	}
 	m.BundleLoaded(engine.Hash(), nil)
+	for _, c := range webhook.CacheCollectors(engine.CacheStats) {
+		if err := metrics.Registry.Register(c); err != nil {
+			return fmt.Errorf("registering decision-cache metrics: %w", err)
+		}
+	}
 	log.Info("policies loaded", "bundle", engine.Hash())
 
 	source, err := f.certFlags.source(cfg)
