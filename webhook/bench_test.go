@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -18,6 +19,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplace/sparkplace/policies"
@@ -68,6 +71,9 @@ func serve(t testing.TB, wh http.Handler, body []byte) *admissionv1.AdmissionRes
 // (user+system, all threads, so garbage collection included) per op: on a shared machine other processes
 // stretch wall time but not this.
 func BenchmarkAdmission(b *testing.B) {
+	// As `sparkplace webhook` does: without a logger, controller-runtime keeps a pending entry per request,
+	// which the live server does not pay.
+	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	placer := newTestPlacer(b, policies.Options{})
 	noop := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
