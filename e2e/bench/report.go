@@ -192,9 +192,14 @@ func (r *Report) createSection(b *strings.Builder) {
 }
 
 func (r *Report) round(rep int, v Variant) *CreateRound {
-	for i := range r.Creates {
-		if c := &r.Creates[i]; c.Rep == rep && c.Variant == v {
-			return c
+	return find(r.Creates, func(c *CreateRound) bool { return c.Rep == rep && c.Variant == v })
+}
+
+// find returns the first element of xs that match accepts, or nil.
+func find[T any](xs []T, match func(*T) bool) *T {
+	for i := range xs {
+		if match(&xs[i]) {
+			return &xs[i]
 		}
 	}
 	return nil
@@ -267,12 +272,7 @@ func (r *Report) schedSection(b *strings.Builder) {
 }
 
 func (r *Report) schedRound(rep int, v SchedVariant) *SchedRound {
-	for i := range r.Sched {
-		if rd := &r.Sched[i]; rd.Rep == rep && rd.Variant == v {
-			return rd
-		}
-	}
-	return nil
+	return find(r.Sched, func(rd *SchedRound) bool { return rd.Rep == rep && rd.Variant == v })
 }
 
 func (r *Report) memorySection(b *strings.Builder) {
