@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -49,7 +50,8 @@ func TestChartInstall(t *testing.T) {
 	requireWebhook(t) // the suite built the binary
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	ns := newNamespace(t, nil)
+	// The suite's webhook stays out of the namespace: only the chart's places its pods.
+	ns := newNamespace(t, map[string]string{ownWebhookLabel: "chart"})
 	inst := installChart(ctx, t, ns, nil)
 
 	t.Run("the webhook places a Spark application", func(t *testing.T) {
@@ -71,8 +73,6 @@ func TestChartInstall(t *testing.T) {
 		if got := driver.Spec.NodeSelector[framework.LabelEKSCapacityType]; got != "ON_DEMAND" {
 			t.Errorf("driver node selector %v, want %s=ON_DEMAND", driver.Spec.NodeSelector, framework.LabelEKSCapacityType)
 		}
-		// Webhooks run in name order: the chart's ("e2e-sparkplace") before the suite's ("sparkplace"), so it
-		// is the one that placed the pods.
 		for _, role := range []string{"driver", "executor"} {
 			if got := metricValue(ctx, t, inst.replica, "sparkplace_admissions_total", map[string]string{"role": role, "result": "mutated"}); got != 1 {
 				t.Errorf("the chart's webhook mutated %v %s pods, want 1", got, role)
@@ -97,6 +97,9 @@ func TestChartInstall(t *testing.T) {
 				}
 			}
 		}
+		// An executor pinned to its driver's zone that no node there can take (free capacity is not checked at
+		// admission): with the chart's config changed to zone.bound=1s it is relaxed a second later.
+		strandExecutor(ctx, t, inst, ns)
 		// A policy that fails at evaluation for drivers (the ConfigMap's mount updated in place): the driver
 		// is refused (onPolicyError deny) and counted as a policy error.
 		reloads := func(result string) float64 {
@@ -126,7 +129,6 @@ func TestChartInstall(t *testing.T) {
 		}
 		adaptChartWebhook(t, ignore, ns, inst.replica.port)
 		serverSideApply(ctx, t, []*unstructured.Unstructured{find(t, ignore, "MutatingWebhookConfiguration", chartFullname)})
-		// (The suite's own webhook, called after it, still places the pod.)
 		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-ignore", ns).DriverPod(), metav1.CreateOptions{}); err != nil {
 			t.Errorf("driver refused with the webhook down and failurePolicy Ignore: %v", err)
 		}
@@ -158,6 +160,50 @@ func TestChartInstall(t *testing.T) {
 			}
 			t.Logf("%d queries checked against %d exported metric names", len(queries), len(exported))
 		}
+		var ours []string
+		for name := range exported {
+			if strings.HasPrefix(name, "sparkplace_") {
+				ours = append(ours, name)
+			}
+		}
+		slices.Sort(ours)
+		t.Logf("sparkplace metrics the webhook exported: %s", strings.Join(ours, " "))
+	})
+}
+
+// strandExecutor renders the chart with config.zone.bound=1s, updates the mounted config with it, and
+// creates an application whose executor asks for more CPU than any node has: it waits on its zone pin until
+// the webhook relaxes the application (counted in sparkplace_placement_relaxations_total) and replaces it.
+func strandExecutor(ctx context.Context, t *testing.T, inst *chartInstall, ns string) {
+	t.Helper()
+	objs, err := charts.Render(charts.Options{Values: map[string]any{"config": map[string]any{"preset": "eks", "zone": map[string]any{"bound": "1s"}}},
+		ReleaseName: chartRelease, Namespace: chartNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloads := func() float64 {
+		return metricValue(ctx, t, inst.replica, "sparkplace_policy_reloads_total", map[string]string{"result": "success"})
+	}
+	before := reloads()
+	writeConfigMap(t, objs, chartFullname+"-config", filepath.Dir(inst.configFile))
+	waitFor(ctx, t, "the config with zone.bound=1s to load", func() bool { return reloads() > before })
+
+	app := sparksim.NewApp("chart-strand", ns)
+	driver, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.DriverPod(), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create the driver: %v", err)
+	}
+	if _, err := sparksim.WaitForPod(ctx, cp.Client, ns, driver.Name, 2*time.Minute, sparksim.PodRunning); err != nil {
+		t.Fatal(err)
+	}
+	exec := app.ExecutorPod(driver, 1)
+	exec.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1000")
+	exec.Spec.Containers[0].Resources.Limits = nil
+	if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, exec, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the oversized executor: %v", err)
+	}
+	waitFor(ctx, t, "the stranded executor's application to be relaxed", func() bool {
+		return metricValue(ctx, t, inst.replica, "sparkplace_placement_relaxations_total", nil) > 0
 	})
 }
 
@@ -191,9 +237,10 @@ func waitFor(ctx context.Context, t *testing.T, what string, cond func() bool) {
 
 // chartInstall is the chart applied to the API server and the webhook process it describes.
 type chartInstall struct {
-	objs      []*unstructured.Unstructured
-	replica   replica
-	policyDir string // the policies ConfigMap, as the kubelet would mount it
+	objs    []*unstructured.Unstructured
+	replica replica
+	// configFile and policyDir are the ConfigMaps as the kubelet would mount them.
+	configFile, policyDir string
 }
 
 // installChart renders the chart with values (over namespace.create=true), adapts it to a cluster without
@@ -226,9 +273,9 @@ func installChart(ctx context.Context, t *testing.T, testNamespace string, value
 	waitDeploymentPods(ctx, t, chartNamespace)
 
 	dir := t.TempDir()
-	configFile := filepath.Join(dir, "config", "config.yaml")
+	inst.configFile = filepath.Join(dir, "config", "config.yaml")
 	inst.policyDir = filepath.Join(dir, "policies")
-	writeConfigMap(t, objs, chartFullname+"-config", filepath.Dir(configFile))
+	writeConfigMap(t, objs, chartFullname+"-config", filepath.Dir(inst.configFile))
 	writeConfigMap(t, objs, chartFullname+"-policies", inst.policyDir)
 
 	var d appsv1.Deployment
@@ -237,7 +284,7 @@ func installChart(ctx context.Context, t *testing.T, testNamespace string, value
 		"--port":                      strconv.Itoa(inst.replica.port),
 		"--metrics-bind-address":      inst.replica.metrics,
 		"--health-probe-bind-address": inst.replica.health,
-		"--config":                    configFile,
+		"--config":                    inst.configFile,
 		"--policy-dir":                inst.policyDir,
 	})
 	args = append(args, "--kubeconfig="+serviceAccountKubeconfig(ctx, t, chartNamespace, chartWebhook),
