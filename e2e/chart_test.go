@@ -272,21 +272,25 @@ func installChart(ctx context.Context, t *testing.T, testNamespace string, value
 	serverSideApply(ctx, t, objs)
 	waitDeploymentPods(ctx, t, chartNamespace)
 
-	dir := t.TempDir()
-	inst.configFile = filepath.Join(dir, "config", "config.yaml")
-	inst.policyDir = filepath.Join(dir, "policies")
-	writeConfigMap(t, objs, chartFullname+"-config", filepath.Dir(inst.configFile))
-	writeConfigMap(t, objs, chartFullname+"-policies", inst.policyDir)
-
 	var d appsv1.Deployment
 	toTyped(t, find(t, objs, "Deployment", chartWebhook), &d)
 	args := localWebhookArgs(t, d.Spec.Template.Spec.Containers[0], map[string]string{
 		"--port":                      strconv.Itoa(inst.replica.port),
 		"--metrics-bind-address":      inst.replica.metrics,
 		"--health-probe-bind-address": inst.replica.health,
-		"--config":                    inst.configFile,
-		"--policy-dir":                inst.policyDir,
 	})
+	args = mountConfigMaps(t, objs, d.Spec.Template.Spec, args)
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			inst.configFile = v
+		}
+		if v, ok := strings.CutPrefix(a, "--policy-dir="); ok {
+			inst.policyDir = v
+		}
+	}
+	if inst.configFile == "" || inst.policyDir == "" {
+		t.Fatalf("the chart's webhook args %q lack --config or --policy-dir", args)
+	}
 	args = append(args, "--kubeconfig="+serviceAccountKubeconfig(ctx, t, chartNamespace, chartWebhook),
 		"--bind-address=127.0.0.1", "--cert-extra-hosts=127.0.0.1")
 	bin := os.Getenv("SPARKPLACE_BIN")
@@ -329,8 +333,8 @@ func adaptChartWebhook(t *testing.T, objs []*unstructured.Unstructured, testName
 	_ = unstructured.SetNestedSlice(cfg.Object, webhooks, "webhooks")
 }
 
-// localWebhookArgs is the container's command line for a local process: the flags in local replaced (ports
-// and the ConfigMap mount paths), $(VAR) expanded from the container's env as the kubelet does, every other
+// localWebhookArgs is the container's command line for a local process: the flags in local replaced (the
+// ports), $(VAR) expanded from the container's env as the kubelet does, every other
 // flag kept, so the binary checks that the chart passes only flags it knows.
 func localWebhookArgs(t *testing.T, c corev1.Container, local map[string]string) []string {
 	t.Helper()
@@ -361,6 +365,40 @@ func localWebhookArgs(t *testing.T, c corev1.Container, local map[string]string)
 	for name := range local {
 		if !replaced[name] {
 			t.Fatalf("the chart's webhook args %q have no %s", c.Args, name)
+		}
+	}
+	return out
+}
+
+// mountConfigMaps does what the kubelet does for the pod's ConfigMap volumes: each is written to a local
+// directory, and args naming a path under its mountPath name the same path under that directory. Any other
+// volume a flag points into cannot be run locally.
+func mountConfigMaps(t *testing.T, objs []*unstructured.Unstructured, spec corev1.PodSpec, args []string) []string {
+	t.Helper()
+	dir := t.TempDir()
+	volumes := map[string]corev1.Volume{}
+	for _, v := range spec.Volumes {
+		volumes[v.Name] = v
+	}
+	out := slices.Clone(args)
+	for _, m := range spec.Containers[0].VolumeMounts {
+		v := volumes[m.Name]
+		local := filepath.Join(dir, m.Name)
+		switch {
+		case v.ConfigMap != nil:
+			writeConfigMap(t, objs, v.ConfigMap.Name, local)
+		case v.EmptyDir != nil:
+			continue
+		}
+		for i, a := range out {
+			name, value, ok := strings.Cut(a, "=")
+			if !ok || (value != m.MountPath && !strings.HasPrefix(value, m.MountPath+"/")) {
+				continue
+			}
+			if v.ConfigMap == nil {
+				t.Fatalf("%s points into volume %s, which is no ConfigMap", a, m.Name)
+			}
+			out[i] = name + "=" + local + strings.TrimPrefix(value, m.MountPath)
 		}
 	}
 	return out
