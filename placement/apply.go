@@ -2,11 +2,13 @@ package placement
 
 import (
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // LocalDirVolumePrefix names the emptyDir volumes Spark creates for its local dirs (spark-local-dir-1, ...).
@@ -26,6 +28,7 @@ const (
 	FieldSchedulerName
 	FieldPriorityClassName
 	FieldTopologySpreadConstraints
+	FieldSecurityContext
 	fieldCount
 )
 
@@ -324,34 +327,132 @@ func (a *applier) topologySpread(want []corev1.TopologySpreadConstraint) {
 	}
 }
 
+// localDirs moves the decision's local-dir volumes while they are still Spark's plain emptyDirs (a volume
+// already moved is left as it is, so a second application changes nothing) and reports every other local dir
+// as left alone. The hostPath of each is the pod's own directory (PodDir) plus the volume's name.
 func (a *applier) localDirs(want *LocalDirs) {
 	if want == nil {
 		return
 	}
-	for i := range a.pod.Spec.Volumes {
-		v := &a.pod.Spec.Volumes[i]
+	pod := a.pod
+	if want.Type == LocalDirsHostPath && pod.Name == "" {
+		a.respect("the pod has no name at admission (generateName), so it cannot get a host directory of its own: local dirs left alone")
+		return
+	}
+	moved := false
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
 		if !strings.HasPrefix(v.Name, LocalDirVolumePrefix) {
 			continue
 		}
-		switch want.Type {
-		case LocalDirsHostPath:
-			switch {
-			case v.HostPath != nil && v.HostPath.Path == want.Path:
-			case v.EmptyDir != nil:
-				v.VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: want.Path, Type: ptr(corev1.HostPathDirectoryOrCreate)}}
-				a.changed[FieldVolumes] = true
-			default:
-				a.respect("volume %s is not an emptyDir on the pod (decision: hostPath %s)", v.Name, want.Path)
-			}
-		case LocalDirsEmptyDir:
-			switch {
-			case v.EmptyDir != nil && v.EmptyDir.Medium == want.Medium:
-			case v.EmptyDir != nil:
-				a.respect("volume %s has emptyDir medium %q on the pod (decision: %q)", v.Name, v.EmptyDir.Medium, want.Medium)
-			default:
-				a.respect("volume %s is not an emptyDir on the pod (decision: emptyDir)", v.Name)
-			}
+		if !slices.Contains(want.Volumes, v.Name) {
+			a.respect("volume %s %s: left alone", v.Name, localDirKind(v))
+			continue
 		}
+		switch {
+		case isMoved(v, want, pod):
+			moved = true
+		case isSparkEmptyDir(v):
+			src, err := movedSource(want, pod, v.Name)
+			if err != nil {
+				a.respect("volume %s: %v: left alone", v.Name, err)
+				continue
+			}
+			v.VolumeSource = src
+			a.changed[FieldVolumes] = true
+			moved = true
+		default:
+			a.respect("volume %s %s (decision: %s): left alone", v.Name, localDirKind(v), want.Type)
+		}
+	}
+	if !moved {
+		return
+	}
+	if want.Type == LocalDirsHostPath && !slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == LocalDirsVolume }) {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: LocalDirsVolume, VolumeSource: corev1.VolumeSource{
+			HostPath: &corev1.HostPathVolumeSource{Path: PodDir(want.Path, pod.Namespace, pod.Name), Type: ptr(corev1.HostPathDirectoryOrCreate)},
+		}})
+		a.changed[FieldVolumes] = true
+	}
+	if want.FSGroup != nil {
+		a.fsGroup(*want.FSGroup)
+	}
+}
+
+// isSparkEmptyDir: the disk-backed emptyDir without a size limit that Spark creates for a local dir.
+func isSparkEmptyDir(v *corev1.Volume) bool {
+	return v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumDefault && v.EmptyDir.SizeLimit == nil
+}
+
+// isMoved tells whether v already is where want puts it (compared on what the API server does not default).
+func isMoved(v *corev1.Volume, want *LocalDirs, pod *corev1.Pod) bool {
+	switch want.Type {
+	case LocalDirsHostPath:
+		return v.HostPath != nil && v.HostPath.Path == path.Join(PodDir(want.Path, pod.Namespace, pod.Name), v.Name)
+	case LocalDirsEphemeral:
+		t := v.Ephemeral
+		return t != nil && t.VolumeClaimTemplate != nil && t.VolumeClaimTemplate.Spec.StorageClassName != nil &&
+			*t.VolumeClaimTemplate.Spec.StorageClassName == want.StorageClassName
+	}
+	return false
+}
+
+func movedSource(want *LocalDirs, pod *corev1.Pod, volume string) (corev1.VolumeSource, error) {
+	switch want.Type {
+	case LocalDirsHostPath:
+		return corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+			Path: path.Join(PodDir(want.Path, pod.Namespace, pod.Name), volume),
+			Type: ptr(corev1.HostPathDirectoryOrCreate),
+		}}, nil
+	case LocalDirsEphemeral:
+		size, err := resource.ParseQuantity(want.Size)
+		if err != nil {
+			return corev1.VolumeSource{}, fmt.Errorf("size %q: %w", want.Size, err)
+		}
+		return corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				StorageClassName: ptr(want.StorageClassName),
+				VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
+				Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
+			},
+		}}}, nil
+	}
+	return corev1.VolumeSource{}, fmt.Errorf("unknown local dirs type %q", want.Type)
+}
+
+// localDirKind says what a local dir that is not moved is, for the annotation.
+func localDirKind(v *corev1.Volume) string {
+	switch {
+	case v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory:
+		return "is tmpfs (emptyDir medium Memory), asked for on purpose"
+	case v.EmptyDir != nil && v.EmptyDir.SizeLimit != nil:
+		return fmt.Sprintf("is an emptyDir with sizeLimit %s, asked for on purpose", v.EmptyDir.SizeLimit)
+	case v.EmptyDir != nil:
+		return "is an emptyDir outside the decision"
+	case v.PersistentVolumeClaim != nil:
+		return fmt.Sprintf("is the user's PersistentVolumeClaim %s", v.PersistentVolumeClaim.ClaimName)
+	case v.HostPath != nil:
+		return fmt.Sprintf("is the user's hostPath %s", v.HostPath.Path)
+	case v.Ephemeral != nil:
+		return "is the user's ephemeral volume"
+	default:
+		return "is the user's volume"
+	}
+}
+
+func (a *applier) fsGroup(gid int64) {
+	sc := a.pod.Spec.SecurityContext
+	switch {
+	case sc != nil && sc.FSGroup != nil && *sc.FSGroup == gid:
+	case sc != nil && sc.FSGroup != nil:
+		a.respect("fsGroup %d set on the pod (decision: %d)", *sc.FSGroup, gid)
+	default:
+		if sc == nil {
+			a.pod.Spec.SecurityContext = &corev1.PodSecurityContext{}
+		}
+		a.pod.Spec.SecurityContext.FSGroup = ptr(gid)
+		a.changed[FieldSecurityContext] = true
 	}
 }
 
@@ -359,7 +460,13 @@ func (a *applier) initContainers(want []corev1.Container) {
 	var add []corev1.Container
 	for _, c := range want {
 		i := slices.IndexFunc(a.pod.Spec.InitContainers, func(h corev1.Container) bool { return h.Name == c.Name })
+		missing := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool {
+			return !slices.ContainsFunc(a.pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == m.Name })
+		})
 		switch {
+		case i < 0 && missing >= 0:
+			// The volume was not made (e.g. the local dirs it prepares were left alone): the pod would be invalid.
+			a.respect("init container %s not added: the pod has no volume %s", c.Name, c.VolumeMounts[missing].Name)
 		case i < 0:
 			add = append(add, c)
 		case !sameContainer(a.pod.Spec.InitContainers[i], c):

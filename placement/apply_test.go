@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -59,18 +60,52 @@ func spotDecision() *Decision {
 func nvmeDecision() *Decision {
 	d := spotDecision()
 	d.NodeSelector["disk"] = "nvme"
-	d.LocalDirs = &LocalDirs{Type: LocalDirsHostPath, Path: "/pv-disks/local"}
+	d.LocalDirs = &LocalDirs{Type: LocalDirsHostPath, Path: "/pv-disks/local", Volumes: []string{"spark-local-dir-1"}}
 	d.InitContainers = []corev1.Container{{
-		Name:    "sparkplace-chown-local-dirs",
-		Image:   "busybox:1.36",
-		Command: []string{"chown", "185:185", "/var/data/spark-2f0c8f7e-3f5e-4c7b-9d1a-6b2e8c4d0a11"},
+		Name:         "sparkplace-chown-local-dirs",
+		Image:        "busybox:1.37.0",
+		Command:      []string{"sh", "-c", "script", "sparkplace-local-dirs", "/sparkplace/local-dirs", "185:185", "spark-local-dir-1"},
+		Env:          []corev1.EnvVar{{Name: "POD_UID", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.uid"}}}},
+		VolumeMounts: []corev1.VolumeMount{{Name: LocalDirsVolume, MountPath: "/sparkplace/local-dirs"}},
 		SecurityContext: &corev1.SecurityContext{
 			RunAsUser:                ptr(int64(0)),
 			AllowPrivilegeEscalation: ptr(false),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 	}}
 	return d
+}
+
+// withLocalDirs replaces the executor's local dirs with these volumes, each mounted by Spark's container.
+func withLocalDirs(volumes ...corev1.Volume) func() *corev1.Pod {
+	return func() *corev1.Pod {
+		p := executorPod()
+		p.Spec.Volumes = append(volumes, p.Spec.Volumes[1:]...)
+		c := &p.Spec.Containers[0]
+		c.VolumeMounts = c.VolumeMounts[1:]
+		for i, v := range volumes {
+			c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: v.Name, MountPath: "/var/data/spark-" + string(rune('a'+i))})
+		}
+		return p
+	}
+}
+
+func emptyDirVolume(name string, medium corev1.StorageMedium, limit string) corev1.Volume {
+	v := corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{Medium: medium}}}
+	if limit != "" {
+		v.EmptyDir.SizeLimit = ptr(resource.MustParse(limit))
+	}
+	return v
+}
+
+func hostPathVolume(name, path string) corev1.Volume {
+	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path, Type: ptr(corev1.HostPathDirectoryOrCreate)}}}
+}
+
+// podDirVolume is the volume of the executor's own directory under /pv-disks/local.
+func podDirVolume() corev1.Volume {
+	return hostPathVolume(LocalDirsVolume, "/pv-disks/local/spark-jobs/pi-4f1a2b8c9d0e1f20-exec-1")
 }
 
 func TestApply(t *testing.T) {
@@ -100,7 +135,7 @@ func TestApply(t *testing.T) {
 			},
 			wantChanged: []Field{FieldNodeSelector, FieldTolerations, FieldAffinity},
 		},
-		"nvme executor gets hostPath local dirs with names and mounts kept, and the chown init container first": {
+		"nvme executor gets a host directory of its own per local dir, names and mounts kept, and the init container first": {
 			pod: func() *corev1.Pod {
 				p := executorPod()
 				p.Spec.InitContainers = []corev1.Container{{Name: "user-init", Image: "busybox"}}
@@ -112,10 +147,87 @@ func TestApply(t *testing.T) {
 				p.Spec.NodeSelector = d.NodeSelector
 				p.Spec.Tolerations = d.Tolerations
 				p.Spec.Affinity = zoneTerm("us-east-1b")
-				p.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/pv-disks/local", Type: ptr(corev1.HostPathDirectoryOrCreate)}}
+				p.Spec.Volumes[0] = hostPathVolume("spark-local-dir-1", "/pv-disks/local/spark-jobs/pi-4f1a2b8c9d0e1f20-exec-1/spark-local-dir-1")
+				p.Spec.Volumes = append(p.Spec.Volumes, podDirVolume())
 				p.Spec.InitContainers = append(d.InitContainers, p.Spec.InitContainers...)
 			},
 			wantChanged: []Field{FieldNodeSelector, FieldTolerations, FieldAffinity, FieldVolumes, FieldInitContainers},
+		},
+		"two local dirs get two host paths": {
+			pod:      withLocalDirs(emptyDirVolume("spark-local-dir-1", "", ""), emptyDirVolume("spark-local-dir-2", "", "")),
+			decision: &Decision{LocalDirs: &LocalDirs{Type: LocalDirsHostPath, Path: "/pv-disks/local", Volumes: []string{"spark-local-dir-1", "spark-local-dir-2"}}},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Volumes[0] = hostPathVolume("spark-local-dir-1", "/pv-disks/local/spark-jobs/pi-4f1a2b8c9d0e1f20-exec-1/spark-local-dir-1")
+				p.Spec.Volumes[1] = hostPathVolume("spark-local-dir-2", "/pv-disks/local/spark-jobs/pi-4f1a2b8c9d0e1f20-exec-1/spark-local-dir-2")
+				p.Spec.Volumes = append(p.Spec.Volumes, podDirVolume())
+			},
+			wantChanged: []Field{FieldVolumes},
+		},
+		"tmpfs and size-limited local dirs are left alone, and the annotation says so": {
+			pod:      withLocalDirs(emptyDirVolume("spark-local-dir-1", corev1.StorageMediumMemory, ""), emptyDirVolume("spark-local-dir-2", "", "20Gi")),
+			decision: &Decision{LocalDirs: &LocalDirs{Type: LocalDirsHostPath, Path: "/pv-disks/local"}},
+			wantPod:  func(*corev1.Pod) {},
+			wantRespected: []string{
+				"volume spark-local-dir-1 is tmpfs (emptyDir medium Memory), asked for on purpose: left alone",
+				"volume spark-local-dir-2 is an emptyDir with sizeLimit 20Gi, asked for on purpose: left alone",
+			},
+		},
+		"a local dir listed by a policy but no longer Spark's emptyDir is not moved": {
+			pod:           withLocalDirs(emptyDirVolume("spark-local-dir-1", corev1.StorageMediumMemory, "")),
+			decision:      nvmeDecision(),
+			wantPod:       func(p *corev1.Pod) { d := nvmeDecision(); p.Spec.NodeSelector, p.Spec.Tolerations, p.Spec.Affinity = d.NodeSelector, d.Tolerations, zoneTerm("us-east-1b") },
+			wantChanged:   []Field{FieldNodeSelector, FieldTolerations, FieldAffinity},
+			wantRespected: []string{"volume spark-local-dir-1 is tmpfs (emptyDir medium Memory), asked for on purpose (decision: hostPath): left alone", "init container sparkplace-chown-local-dirs not added: the pod has no volume sparkplace-local-dirs"},
+		},
+		"ephemeral local dirs on a StorageClass, owned through fsGroup": {
+			pod: withLocalDirs(emptyDirVolume("spark-local-dir-1", "", "")),
+			decision: &Decision{LocalDirs: &LocalDirs{
+				Type: LocalDirsEphemeral, Volumes: []string{"spark-local-dir-1"}, StorageClassName: "local-nvme", Size: "100Gi", FSGroup: ptr(int64(185)),
+			}},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+					Spec: corev1.PersistentVolumeClaimSpec{
+						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+						StorageClassName: ptr("local-nvme"),
+						VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
+						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("100Gi")}},
+					},
+				}}}
+				p.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(185))}
+			},
+			wantChanged: []Field{FieldVolumes, FieldSecurityContext},
+		},
+		"the pod's own fsGroup is respected": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				p.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(65534))}
+				return p
+			},
+			decision: &Decision{LocalDirs: &LocalDirs{
+				Type: LocalDirsEphemeral, Volumes: []string{"spark-local-dir-1"}, StorageClassName: "local-nvme", Size: "1Gi", FSGroup: ptr(int64(185)),
+			}},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+					Spec: corev1.PersistentVolumeClaimSpec{
+						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+						StorageClassName: ptr("local-nvme"),
+						VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
+						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+					},
+				}}}
+			},
+			wantChanged:   []Field{FieldVolumes},
+			wantRespected: []string{"fsGroup 65534 set on the pod (decision: 185)"},
+		},
+		"a pod named only at creation (generateName) cannot get a host directory of its own": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				p.GenerateName, p.Name = "pi-exec-", ""
+				return p
+			},
+			decision:      &Decision{LocalDirs: nvmeDecision().LocalDirs},
+			wantPod:       func(*corev1.Pod) {},
+			wantRespected: []string{"the pod has no name at admission (generateName), so it cannot get a host directory of its own: local dirs left alone"},
 		},
 		"user's node selector on the capacity key is respected": {
 			pod: func() *corev1.Pod {
@@ -196,15 +308,17 @@ func TestApply(t *testing.T) {
 			wantPod:       func(*corev1.Pod) {},
 			wantRespected: []string{"pod affinity with topologyKey topology.kubernetes.io/zone set on the pod (decision: affinity to spark-app-selector=spark-8e3b5f0d2c4a4b6e9f1a7c3d5e2b4a6c,spark-role=driver)"},
 		},
-		"user's hostPath local dir (seed NVMe example) is respected": {
-			pod: func() *corev1.Pod {
-				p := executorPod()
-				p.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/mnt/nvme"}}
-				return p
+		"user's hostPath and PVC local dirs (seed NVMe example) are respected": {
+			pod: withLocalDirs(
+				corev1.Volume{Name: "spark-local-dir-1", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/pv-disks/local/blockmgr-victim"}}},
+				corev1.Volume{Name: "spark-local-dir-2", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "scratch"}}},
+			),
+			decision: &Decision{LocalDirs: &LocalDirs{Type: LocalDirsHostPath, Path: "/pv-disks/local"}},
+			wantPod:  func(*corev1.Pod) {},
+			wantRespected: []string{
+				"volume spark-local-dir-1 is the user's hostPath /pv-disks/local/blockmgr-victim: left alone",
+				"volume spark-local-dir-2 is the user's PersistentVolumeClaim scratch: left alone",
 			},
-			decision:      &Decision{LocalDirs: &LocalDirs{Type: LocalDirsHostPath, Path: "/pv-disks/local"}},
-			wantPod:       func(*corev1.Pod) {},
-			wantRespected: []string{"volume spark-local-dir-1 is not an emptyDir on the pod (decision: hostPath /pv-disks/local)"},
 		},
 		"labels, annotations, scheduler and priority class are set when absent": {
 			pod: executorPod,

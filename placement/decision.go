@@ -1,6 +1,8 @@
 package placement
 
 import (
+	"path"
+
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -46,19 +48,43 @@ type Decision struct {
 	Notes []string `json:"notes,omitempty"`
 }
 
-// LocalDirsType is the volume source Spark's local dirs are moved to.
+// LocalDirsType is where Spark's local dirs move to.
 type LocalDirsType string
 
 const (
+	// LocalDirsHostPath gives each local dir its own host directory, Path/<namespace>/<pod>/<volume>.
 	LocalDirsHostPath LocalDirsType = "hostPath"
-	LocalDirsEmptyDir LocalDirsType = "emptyDir"
+	// LocalDirsEphemeral gives each local dir a generic ephemeral volume of StorageClassName: what Pod Security
+	// baseline and restricted allow where they refuse hostPath.
+	LocalDirsEphemeral LocalDirsType = "ephemeral"
 )
 
-// LocalDirs says where Spark's scratch space (the spark-local-dir-* volumes) lives.
+// LocalDirs says where Spark's scratch space (its spark-local-dir-* volumes) lives. Only the listed Volumes
+// move, and only while they are the plain emptyDirs Spark creates: a tmpfs or size-limited emptyDir was asked
+// for on purpose, and a PVC or hostPath is the user's; Apply leaves those alone and says so.
 type LocalDirs struct {
 	Type LocalDirsType `json:"type"`
-	// Path is the host directory for hostPath; each volume gets Path/<volume name> ... see Apply.
+	// Volumes are the names of the spark-local-dir-* volumes to move.
+	Volumes []string `json:"volumes,omitempty"`
+	// Path is the NVMe root for hostPath; the pod's directories are made under it (see PodDir), never Path
+	// itself, so two pods never share one.
 	Path string `json:"path,omitempty"`
-	// Medium is the emptyDir medium ("" or "Memory").
-	Medium corev1.StorageMedium `json:"medium,omitempty"`
+	// StorageClassName and Size (a quantity, e.g. 100Gi) make each ephemeral volume's claim.
+	StorageClassName string `json:"storageClassName,omitempty"`
+	Size             string `json:"size,omitempty"`
+	// FSGroup, when set, becomes the pod's fsGroup unless it has one: the owner of ephemeral volumes, set by
+	// the kubelet instead of a root init container.
+	FSGroup *int64 `json:"fsGroup,omitempty"`
 }
+
+// LocalDirsVolume is the hostPath volume of the pod's own directory, PodDir: the only volume an init container
+// of a decision may mount (it records the pod's UID there and hands the local dirs to Spark's user).
+const LocalDirsVolume = "sparkplace-local-dirs"
+
+// PodUIDFile, in the pod's directory, holds the UID of the pod the directory belongs to (written by the init
+// container), so the node agent never removes the directory of a live pod that reuses a name.
+const PodUIDFile = ".sparkplace-pod-uid"
+
+// PodDir is the host directory of one pod's local dirs under the NVMe root: root/namespace/pod. Each local
+// dir is PodDir/<volume name>.
+func PodDir(root, namespace, pod string) string { return path.Join(root, namespace, pod) }

@@ -89,6 +89,10 @@ func copyDecision(d *placement.Decision) *placement.Decision {
 	}
 	if d.LocalDirs != nil {
 		ld := *d.LocalDirs
+		ld.Volumes = slices.Clone(ld.Volumes)
+		if ld.FSGroup != nil {
+			ld.FSGroup = ptr(*ld.FSGroup)
+		}
 		out.LocalDirs = &ld
 	}
 	out.Tolerations = deepCopyAll(d.Tolerations)
@@ -115,3 +119,5 @@ func deepCopyAll[T any, PT interface {
 	}
 	return out
 }
+
+func ptr[T any](v T) *T { return &v }

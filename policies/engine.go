@@ -3,6 +3,8 @@ package policies
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -29,6 +31,9 @@ type Options struct {
 	// ConfigFile is a YAML or JSON object deep-merged over the bundle's defaults (sparkplace/config/data.yaml, data.sparkplace.config).
 	// Empty means the defaults.
 	ConfigFile string
+	// GuardrailsFile is a YAML or JSON object over the default guardrails (policies/guardrails.yaml), kept
+	// apart from ConfigFile so that RBAC can give the two to different teams. Empty means the defaults.
+	GuardrailsFile string
 	// Timeout bounds one policy evaluation. Defaults to 1s.
 	Timeout time.Duration
 	// CacheSize is the number of decisions kept (least recently used evicted). Defaults to 1024 (about 4 MiB,
@@ -86,7 +91,11 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.prepare(ctx, src)
+	g, err := loadGuardrails(opts.GuardrailsFile)
+	if err != nil {
+		return nil, err
+	}
+	v, err := e.prepare(ctx, src, g)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +103,15 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
+// versionHash identifies the bundle, its config and the guardrails.
+func versionHash(src *sources, g guardrailsSource) string {
+	h := sha256.New()
+	h.Write([]byte(src.hash))
+	h.Write(g.text)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) (*Version, error) {
 	modules, err := src.parse(false)
 	if err != nil {
 		return nil, err
@@ -115,10 +132,6 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	if err != nil {
 		return nil, fmt.Errorf("preparing %s: %w", Query, err)
 	}
-	guardrails, err := parseGuardrails(src.config)
-	if err != nil {
-		return nil, err
-	}
 	zone, err := parseZoneConfig(src.config)
 	if err != nil {
 		return nil, err
@@ -127,7 +140,7 @@ func (e *Engine) prepare(ctx context.Context, src *sources) (*Version, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: src.hash, guardrails: guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize, &e.cache), timeout: e.opts.Timeout}, nil
+	return &Version{hash: versionHash(src, g), guardrails: g.guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize, &e.cache), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.
@@ -145,7 +158,7 @@ func (e *Engine) Hash() string { return e.current.Load().hash }
 // Hash identifies this version's bundle and config ("sha256:<hex>").
 func (v *Version) Hash() string { return v.hash }
 
-// Guardrails are this version's data.sparkplace.config.guardrails, which every decision must keep.
+// Guardrails are this version's guardrails (Options.GuardrailsFile), which every decision must keep.
 func (v *Version) Guardrails() placement.Guardrails { return v.guardrails }
 
 // Decide evaluates the bundle for one pod. Equal inputs (executors of one application) are answered from a
@@ -217,7 +230,7 @@ func decodeDecision(value any) (*placement.Decision, error) {
 	return &d, nil
 }
 
-// Reload reads PolicyDir and ConfigFile again and, when their content changed, compiles and swaps in the new
+// Reload reads PolicyDir, ConfigFile and GuardrailsFile again and, when their content changed, compiles and swaps in the new
 // version (with an empty decision cache). When that fails the engine keeps serving the last good version and
 // Reload returns the error. OnReload is called after every attempt that found a change.
 func (e *Engine) Reload(ctx context.Context) error {
@@ -230,16 +243,20 @@ func (e *Engine) reload(ctx context.Context, quiet bool) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	src, err := loadSources(e.opts.PolicyDir, e.opts.ConfigFile)
+	var g guardrailsSource
+	if err == nil {
+		g, err = loadGuardrails(e.opts.GuardrailsFile)
+	}
 	attempt := "unreadable: " + fmt.Sprint(err)
 	if err == nil {
-		attempt = src.hash
+		attempt = versionHash(src, g)
 	}
 	if attempt == e.current.Load().hash || (quiet && attempt == e.failed) {
 		return nil
 	}
 	var v *Version
 	if err == nil {
-		v, err = e.prepare(ctx, src)
+		v, err = e.prepare(ctx, src, g)
 	}
 	if err != nil {
 		e.failed = attempt
@@ -254,12 +271,12 @@ func (e *Engine) reload(ctx context.Context, quiet bool) error {
 	return err
 }
 
-// Watch polls PolicyDir and ConfigFile every PollInterval until ctx is done and reloads when their content
+// Watch polls PolicyDir, ConfigFile and GuardrailsFile every PollInterval until ctx is done and reloads when their content
 // changes (content, not mtime: a ConfigMap volume swaps a symlink). Failures go to OnReload, once per
 // distinct broken content, and do not stop the watch. Watch blocks until ctx is done (it returns at once
-// when there is neither PolicyDir nor ConfigFile); run it in its own goroutine.
+// when there is no file to watch); run it in its own goroutine.
 func (e *Engine) Watch(ctx context.Context) {
-	if e.opts.PolicyDir == "" && e.opts.ConfigFile == "" {
+	if e.opts.PolicyDir == "" && e.opts.ConfigFile == "" && e.opts.GuardrailsFile == "" {
 		return // the embedded bundle never changes
 	}
 	t := time.NewTicker(e.opts.PollInterval)
@@ -272,19 +289,4 @@ func (e *Engine) Watch(ctx context.Context) {
 			_ = e.reload(ctx, true) // reported through OnReload
 		}
 	}
-}
-
-// parseGuardrails reads config.guardrails, so a malformed one fails the load rather than every admission.
-func parseGuardrails(config map[string]any) (placement.Guardrails, error) {
-	var g placement.Guardrails
-	raw, err := json.Marshal(config["guardrails"])
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&g)
-	}
-	if err != nil {
-		return g, fmt.Errorf("config guardrails: %w", err)
-	}
-	return g, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,13 +95,35 @@ var (
 	}}
 )
 
-func chownInit(owner, mountPath string) []corev1.Container {
+// scriptArg stands for the init container's shell script in expected commands (cmpScript); what the script
+// does is tested by running it (webhook's TestTwoTenantsOnOneNode).
+const scriptArg = "<script>"
+
+// cmpScript compares string slices with any shell script (set -eu ...) taken as scriptArg.
+var cmpScript = cmp.Comparer(func(a, b []string) bool {
+	norm := func(s []string) []string {
+		out := slices.Clone(s)
+		for i, v := range out {
+			if strings.HasPrefix(v, "set -eu\n") {
+				out[i] = scriptArg
+			}
+		}
+		return out
+	}
+	return slices.Equal(norm(a), norm(b))
+})
+
+// chownInit is the init container that prepares the pod's hostPath local dirs for owner.
+func chownInit(owner string, volumes ...string) []corev1.Container {
 	return []corev1.Container{{
 		Name:            "sparkplace-chown-local-dirs",
 		Image:           "busybox:1.37.0",
 		ImagePullPolicy: corev1.PullIfNotPresent,
-		Command:         []string{"chown", owner, mountPath},
-		VolumeMounts:    []corev1.VolumeMount{{Name: "spark-local-dir-1", MountPath: mountPath}},
+		Command:         append([]string{"sh", "-c", scriptArg, "sparkplace-local-dirs", "/sparkplace/local-dirs", owner}, volumes...),
+		Env: []corev1.EnvVar{{Name: "POD_UID", ValueFrom: &corev1.EnvVarSource{
+			FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.uid"},
+		}}},
+		VolumeMounts: []corev1.VolumeMount{{Name: "sparkplace-local-dirs", MountPath: "/sparkplace/local-dirs"}},
 		Resources: corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
@@ -111,6 +134,7 @@ func chownInit(owner, mountPath string) []corev1.Container {
 			AllowPrivilegeEscalation: new(false),
 			ReadOnlyRootFilesystem:   new(true),
 			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}, Add: []corev1.Capability{"CHOWN"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 		},
 	}}
 }
@@ -203,8 +227,8 @@ func TestDecide(t *testing.T) {
 			want: &placement.Decision{
 				NodeSelector:   map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark", "disk": "nvme"},
 				Tolerations:    []corev1.Toleration{isolationToleration},
-				LocalDirs:      &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/pv-disks/local"},
-				InitContainers: chownInit("185:185", "/var/data/spark-5f1c"),
+				LocalDirs:      &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/pv-disks/local", Volumes: []string{"spark-local-dir-1"}},
+				InitContainers: chownInit("185:185", "spark-local-dir-1"),
 				Annotations:    driverProtection,
 				Rules:          []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes", "nvme.chown-init", "nvme.hostpath-local-dirs", "nvme.nodes"},
 			},
@@ -215,21 +239,21 @@ func TestDecide(t *testing.T) {
 				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark", "disk": "nvme"},
 				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
 				NodeAffinity:              zoneA,
-				LocalDirs:                 &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/pv-disks/local"},
-				InitContainers:            chownInit("999:65534", "/var/data/spark-5f1c"),
+				LocalDirs:                 &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/pv-disks/local", Volumes: []string{"spark-local-dir-1"}},
+				InitContainers:            chownInit("999:65534", "spark-local-dir-1"),
 				TopologySpreadConstraints: poolSpread,
 				Rules: []string{"capacity.executor-spot", "isolation.spark-nodes", "nvme.chown-init",
 					"nvme.hostpath-local-dirs", "nvme.nodes", "spot.executors-spread-over-pools", "zone.executor-follows-driver"},
 			},
 		},
-		"nvme executor without driver zone and without local dirs": {
+		"nvme executor without driver zone and without local dirs: no NVMe to ask for": {
 			input: makeInput("executor").profile("nvme").obj(),
 			want: &placement.Decision{
-				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark", "disk": "nvme"},
+				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
 				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
 				PodAffinity:               driverAffinity,
 				TopologySpreadConstraints: poolSpread,
-				Rules:                     []string{"capacity.executor-spot", "isolation.spark-nodes", "nvme.nodes", "spot.executors-spread-over-pools", "zone.executor-affinity-fallback"},
+				Rules:                     []string{"capacity.executor-spot", "isolation.spark-nodes", "spot.executors-spread-over-pools", "zone.executor-affinity-fallback"},
 			},
 		},
 		"fargate driver": {
@@ -296,8 +320,8 @@ func TestDecide(t *testing.T) {
 			want: &placement.Decision{
 				NodeSelector:   map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark", "storage": "local-nvme"},
 				Tolerations:    []corev1.Toleration{isolationToleration},
-				LocalDirs:      &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/mnt/nvme0/spark"},
-				InitContainers: chownInit("185:185", "/var/data/spark-5f1c"),
+				LocalDirs:      &placement.LocalDirs{Type: placement.LocalDirsHostPath, Path: "/mnt/nvme0/spark", Volumes: []string{"spark-local-dir-1"}},
+				InitContainers: chownInit("185:185", "spark-local-dir-1"),
 				Annotations:    driverProtection,
 				Rules:          []string{"autoscaler.driver-not-evicted", "capacity.driver-on-demand", "isolation.spark-nodes", "nvme.chown-init", "nvme.hostpath-local-dirs", "nvme.nodes"},
 			},
@@ -319,7 +343,7 @@ func TestDecide(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Decide: %v", err)
 			}
-			if diff := cmp.Diff(tc.want, got, cmpQuantities); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpQuantities, cmpScript); diff != "" {
 				t.Errorf("decision (-want +got):\n%s", diff)
 			}
 		})
@@ -567,7 +591,11 @@ func TestWatch(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	e := newEngine(t, Options{})
-	want := placement.Guardrails{AllowedHostPathPrefixes: []string{"/pv-disks/"}, AllowedCapabilities: []corev1.Capability{"CHOWN"}}
+	want := placement.Guardrails{
+		AllowedHostPathPrefixes: []string{"/pv-disks/"},
+		AllowedCapabilities:     []corev1.Capability{"CHOWN"},
+		AllowedLabelPrefixes:    []string{"sparkplace.io/"},
+	}
 	if diff := cmp.Diff(want, e.Current().Guardrails()); diff != "" {
 		t.Errorf("guardrails (-want +got):\n%s", diff)
 	}
@@ -591,8 +619,8 @@ func TestCopyDecisionCoversEveryField(t *testing.T) {
 			LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": "x"}}}},
 		Labels:               map[string]string{"c": "d"},
 		Annotations:          map[string]string{"e": "f"},
-		LocalDirs:            &placement.LocalDirs{Type: placement.LocalDirsEmptyDir, Medium: corev1.StorageMediumMemory},
-		InitContainers:       chownInit("1:1", "/x"),
+		LocalDirs:            &placement.LocalDirs{Type: placement.LocalDirsEphemeral, Volumes: []string{"spark-local-dir-1"}, FSGroup: ptr[int64](185)},
+		InitContainers:       chownInit("1:1", "spark-local-dir-1"),
 		SchedulerName:        "s",
 		PriorityClassName:    "p",
 		Deny:                 []string{"no"},

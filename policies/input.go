@@ -6,9 +6,10 @@ import corev1 "k8s.io/api/core/v1"
 //
 // Pod is the admitted pod reduced to what placement depends on, so that every executor of one application
 // yields the same input (and so the same, cached, decision): labels without spark-exec-id, annotations,
-// nodeSelector, affinity, tolerations, topologySpreadConstraints, pod securityContext, schedulerName, priorityClassName, the
-// spark-local-dir-* volumes, and per container (init containers too) its name, image, securityContext and its
-// mounts of those volumes. Per-pod values (name, env, service-account token volumes) are left out, and so are
+// nodeSelector, affinity, tolerations, topologySpreadConstraints, pod securityContext, schedulerName,
+// priorityClassName, the spark-local-dir-* volumes, generateName when the pod has no name, and per container
+// (init containers too) its name, image, securityContext and its mounts of those volumes. Per-pod values (name,
+// env, service-account token volumes) are left out, and so are
 // resources, which the admission path does not decode.
 type Input struct {
 	// Operation is the admission operation, "CREATE".
@@ -47,7 +48,13 @@ type App struct {
 type Namespace struct {
 	Name   string            `json:"name"`
 	Labels map[string]string `json:"labels,omitempty"`
+	// PodSecurity is the value of its pod-security.kubernetes.io/enforce label (PodSecurityLabel), the Pod
+	// Security level the API server holds its pods to; empty when unlabelled (config podSecurity.defaultEnforce).
+	PodSecurity string `json:"podSecurity,omitempty"`
 }
+
+// PodSecurityLabel is the namespace label that sets the Pod Security level the API server enforces.
+const PodSecurityLabel = "pod-security.kubernetes.io/enforce"
 
 // Driver describes an executor's driver as the cluster state knows it. For a driver pod it is empty.
 type Driver struct {

@@ -67,7 +67,7 @@ func TestSchemasAreCurrent(t *testing.T) {
 // properties, so a policy reading them is a type error rather than a rule that never fires.
 var podViewFields = map[reflect.Type][]string{
 	reflect.TypeFor[corev1.Pod]():        {"metadata", "spec", "status"},
-	reflect.TypeFor[metav1.ObjectMeta](): {"namespace", "labels", "annotations"},
+	reflect.TypeFor[metav1.ObjectMeta](): {"namespace", "generateName", "labels", "annotations"},
 	reflect.TypeFor[corev1.PodSpec](): {"nodeSelector", "affinity", "tolerations", "topologySpreadConstraints",
 		"securityContext", "schedulerName", "priorityClassName", "volumes", "containers", "initContainers"},
 	reflect.TypeFor[corev1.Container]():            {"name", "image", "securityContext", "volumeMounts", "resources"},

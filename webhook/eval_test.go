@@ -21,6 +21,11 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 
 var fixtures = []string{"spark-3.5-driver", "spark-3.5-executor", "spark-4.0-driver", "spark-4.0-executor"}
 
+// nvmeFixtures are Spark pods whose local dirs are not the usual ones, placed under the nvme profile: a pod
+// template with a sidecar before Spark's container, a tmpfs local dir, a PVC and a user's hostPath. (Two local
+// dirs with two host paths: spark-4.0-executor-nvme.)
+var nvmeFixtures = []string{"spark-3.5-executor-sidecar", "spark-3.5-executor-tmpfs", "spark-3.5-executor-pvc", "spark-3.5-executor-hostpath"}
+
 // profiles are the bundle's profiles; "" is a pod without the profile label (the default, spot).
 var profiles = []string{"", "spot", "on-demand", "nvme", "fargate"}
 
@@ -86,13 +91,13 @@ func checkGolden(t *testing.T, name string, got []byte) {
 // TestEvaluateGolden places every Spark fixture under every profile (and under config variants that change no
 // Rego) and compares the placed pods with golden files.
 func TestEvaluateGolden(t *testing.T) {
-	variants := map[string]string{
-		"":           "",
-		"-karpenter": filepath.Join("testdata", "config", "karpenter.yaml"),
-		"-nvme-path": filepath.Join("testdata", "config", "nvme-path.yaml"),
+	variants := map[string]policies.Options{
+		"":           {},
+		"-karpenter": {ConfigFile: filepath.Join("testdata", "config", "karpenter.yaml")},
+		"-nvme-path": nvmePathOptions,
 	}
-	for suffix, config := range variants {
-		placer := newTestPlacer(t, policies.Options{ConfigFile: config})
+	for suffix, opts := range variants {
+		placer := newTestPlacer(t, opts)
 		for _, fixture := range fixtures {
 			for _, profile := range profiles {
 				if suffix == "-nvme-path" && profile != "nvme" || suffix == "-karpenter" && profile != "" {
@@ -112,6 +117,16 @@ func TestEvaluateGolden(t *testing.T) {
 			}
 		}
 	}
+	placer := newTestPlacer(t, policies.Options{})
+	for _, fixture := range nvmeFixtures {
+		t.Run(fixture+"-nvme", func(t *testing.T) {
+			var out bytes.Buffer
+			if _, err := Evaluate(context.Background(), placer, withProfile(readFixture(t, fixture), "nvme"), OutputYAML, &out); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, fixture+"-nvme", []byte(strings.ReplaceAll(out.String(), placer.Engine.Current().Hash(), "sha256:BUNDLE")))
+		})
+	}
 }
 
 func profileName(p string) string {
@@ -121,33 +136,39 @@ func profileName(p string) string {
 	return p
 }
 
+// nvmePathOptions move the NVMe root to /mnt/nvme0/spark, guardrails included.
+var nvmePathOptions = policies.Options{
+	ConfigFile:     filepath.Join("testdata", "config", "nvme-path.yaml"),
+	GuardrailsFile: filepath.Join("testdata", "guardrails", "nvme-path.yaml"),
+}
+
 // TestConfigChangesOutput shows that config alone (no Rego edited) moves pods to other labels and paths.
 func TestConfigChangesOutput(t *testing.T) {
 	cases := map[string]struct {
-		config  string
+		opts    policies.Options
 		profile string
 		want    func(*corev1.Pod) string
 		wantVal string
 	}{
 		"karpenter preset selects karpenter's capacity label": {
-			config: "karpenter.yaml", profile: "spot",
+			opts: policies.Options{ConfigFile: filepath.Join("testdata", "config", "karpenter.yaml")}, profile: "spot",
 			want:    func(p *corev1.Pod) string { return p.Spec.NodeSelector["karpenter.sh/capacity-type"] },
 			wantVal: "spot",
 		},
 		"nvme path moves the local dirs": {
-			config: "nvme-path.yaml", profile: "nvme",
+			opts: nvmePathOptions, profile: "nvme",
 			want:    func(p *corev1.Pod) string { return p.Spec.Volumes[0].HostPath.Path },
-			wantVal: "/mnt/nvme0/spark",
+			wantVal: "/mnt/nvme0/spark/spark-jobs/pi-5c0f4a93b1d2e7f8-exec-3/spark-local-dir-1",
 		},
 		"nvme node selector follows config": {
-			config: "nvme-path.yaml", profile: "nvme",
+			opts: nvmePathOptions, profile: "nvme",
 			want:    func(p *corev1.Pod) string { return p.Spec.NodeSelector["storage"] },
 			wantVal: "local-nvme",
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			placer := newTestPlacer(t, policies.Options{ConfigFile: filepath.Join("testdata", "config", tc.config)})
+			placer := newTestPlacer(t, tc.opts)
 			pod := withProfile(readFixture(t, "spark-3.5-executor"), tc.profile)
 			if _, err := placer.Place(context.Background(), pod, pod.Namespace, "CREATE"); err != nil {
 				t.Fatal(err)

@@ -195,7 +195,7 @@ func TestHandle(t *testing.T) {
 		},
 		"decision breaking a guardrail is denied": {
 			request:     executor("nvme"),
-			wantMessage: "capability SYS_ADMIN is not allowed",
+			wantMessage: "capabilities.add: SYS_ADMIN is not allowed",
 			wantResult:  ResultError, wantRole: RoleExecutor,
 		},
 	}

@@ -36,6 +36,10 @@ func sparkRole(pod *corev1.Pod) string {
 func policyView(pod *corev1.Pod) corev1.Pod {
 	view := corev1.Pod{}
 	view.Namespace = pod.Namespace
+	if pod.Name == "" {
+		// Only whether the pod will have a name when placed matters (a host directory per pod needs it).
+		view.GenerateName = pod.GenerateName
+	}
 	view.Annotations = pod.Annotations
 	if len(pod.Labels) > 0 {
 		view.Labels = make(map[string]string, len(pod.Labels))

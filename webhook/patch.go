@@ -48,6 +48,13 @@ func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape, kept 
 			for i := range len(pod.Spec.InitContainers) - before.initContainers {
 				p.add("/spec/initContainers/"+strconv.Itoa(i), pod.Spec.InitContainers[i])
 			}
+		case placement.FieldSecurityContext:
+			// Only fsGroup changes: the rest of the pod's securityContext is not written back.
+			if before.securityContext {
+				p.add("/spec/securityContext/fsGroup", pod.Spec.SecurityContext.FSGroup)
+			} else {
+				p.add("/spec/securityContext", pod.Spec.SecurityContext)
+			}
 		case placement.FieldSchedulerName:
 			p.add("/spec/schedulerName", pod.Spec.SchedulerName)
 		case placement.FieldPriorityClassName:
@@ -126,7 +133,9 @@ func (p *patcher) affinity(a *corev1.Affinity, before *affinityShape) {
 // an absent list), so that patchFor adds to them instead of writing them whole.
 type podShape struct {
 	tolerations, initContainers, spreads int
-	affinity                             *affinityShape // nil: no affinity
+	// securityContext: the pod had one (placement only ever sets its fsGroup).
+	securityContext bool
+	affinity        *affinityShape // nil: no affinity
 }
 
 type affinityShape struct {
@@ -139,9 +148,10 @@ type affinityShape struct {
 
 func shapeOf(pod *corev1.Pod) podShape {
 	s := podShape{
-		tolerations:    listLen(pod.Spec.Tolerations),
-		initContainers: listLen(pod.Spec.InitContainers),
-		spreads:        listLen(pod.Spec.TopologySpreadConstraints),
+		tolerations:     listLen(pod.Spec.Tolerations),
+		initContainers:  listLen(pod.Spec.InitContainers),
+		spreads:         listLen(pod.Spec.TopologySpreadConstraints),
+		securityContext: pod.Spec.SecurityContext != nil,
 	}
 	a := pod.Spec.Affinity
 	if a == nil {

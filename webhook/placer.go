@@ -82,7 +82,8 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	if pod.Namespace == "" {
 		pod.Namespace = namespace
 	}
-	ns := policies.Namespace{Name: namespace, Labels: p.Cluster.NamespaceLabels(namespace)}
+	labels := p.Cluster.NamespaceLabels(namespace)
+	ns := policies.Namespace{Name: namespace, Labels: labels, PodSecurity: labels[policies.PodSecurityLabel]}
 	policy := p.Engine.Current()
 	zc := policy.Zone()
 	var driver policies.Driver

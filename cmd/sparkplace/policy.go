@@ -29,7 +29,7 @@ func newPolicyEvalCmd() *cobra.Command {
 		output  string
 	)
 	cmd := &cobra.Command{
-		Use:   "eval --pod POD.yaml [--objects CLUSTER.yaml] [--policy-dir DIR] [--config CONFIG.yaml] [-o yaml|json|patch|explain|input]",
+		Use:   "eval --pod POD.yaml [--objects CLUSTER.yaml] [--policy-dir DIR] [--config CONFIG.yaml] [--guardrails GUARDRAILS.yaml] [-o yaml|json|patch|explain|input]",
 		Short: "Place one pod exactly as the webhook would",
 		Long: `Runs the webhook's own code path on one pod, with the cluster state (Nodes, Pods, Namespaces, DaemonSets) read
 from --objects instead of informers. A pod without a namespace is evaluated in "default". -o input prints

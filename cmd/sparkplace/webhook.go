@@ -32,19 +32,21 @@ type webhookFlags struct {
 
 // policyFlags select the policy bundle; `webhook` and `policy eval` share them.
 type policyFlags struct {
-	policyDir     string
-	configFile    string
-	policyTimeout time.Duration
+	policyDir      string
+	configFile     string
+	guardrailsFile string
+	policyTimeout  time.Duration
 }
 
 func (f *policyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.policyDir, "policy-dir", "", "directory of extra or replacement .rego files (a file named like an embedded one replaces it) and their data.json/data.yaml (data.sparkplace.custom)")
 	cmd.Flags().StringVar(&f.configFile, "config", "", "YAML or JSON file merged over data.sparkplace.config (defaults: policies/bundle/sparkplace/config/data.yaml)")
+	cmd.Flags().StringVar(&f.guardrailsFile, "guardrails", "", "YAML or JSON file over the default guardrails (what any decision may do), kept apart from --config")
 	cmd.Flags().DurationVar(&f.policyTimeout, "policy-timeout", time.Second, "deadline for one policy evaluation")
 }
 
 func (f *policyFlags) engine(ctx context.Context, onReload func(string, error)) (*policies.Engine, error) {
-	e, err := policies.New(ctx, policies.Options{PolicyDir: f.policyDir, ConfigFile: f.configFile, Timeout: f.policyTimeout, OnReload: onReload})
+	e, err := policies.New(ctx, policies.Options{PolicyDir: f.policyDir, ConfigFile: f.configFile, GuardrailsFile: f.guardrailsFile, Timeout: f.policyTimeout, OnReload: onReload})
 	if err != nil {
 		return nil, &exitError{code: exitBadInput, err: fmt.Errorf("loading policies: %w", err)}
 	}
