@@ -173,9 +173,12 @@ func TestApply(t *testing.T) {
 			},
 		},
 		"a local dir listed by a policy but no longer Spark's emptyDir is not moved": {
-			pod:           withLocalDirs(emptyDirVolume("spark-local-dir-1", corev1.StorageMediumMemory, "")),
-			decision:      nvmeDecision(),
-			wantPod:       func(p *corev1.Pod) { d := nvmeDecision(); p.Spec.NodeSelector, p.Spec.Tolerations, p.Spec.Affinity = d.NodeSelector, d.Tolerations, zoneTerm("us-east-1b") },
+			pod:      withLocalDirs(emptyDirVolume("spark-local-dir-1", corev1.StorageMediumMemory, "")),
+			decision: nvmeDecision(),
+			wantPod: func(p *corev1.Pod) {
+				d := nvmeDecision()
+				p.Spec.NodeSelector, p.Spec.Tolerations, p.Spec.Affinity = d.NodeSelector, d.Tolerations, zoneTerm("us-east-1b")
+			},
 			wantChanged:   []Field{FieldNodeSelector, FieldTolerations, FieldAffinity},
 			wantRespected: []string{"volume spark-local-dir-1 is tmpfs (emptyDir medium Memory), asked for on purpose (decision: hostPath): left alone", "init container sparkplace-chown-local-dirs not added: the pod has no volume sparkplace-local-dirs"},
 		},

@@ -76,7 +76,9 @@ func TestGuardrailsValidate(t *testing.T) {
 			wantField: "initContainers[sparkplace-chown-local-dirs].envFrom[0].secretRef",
 		},
 		"toleration Exists without a key tolerates every taint": {
-			decision:  with(func(d *Decision) { d.Tolerations = append(d.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists}) }),
+			decision: with(func(d *Decision) {
+				d.Tolerations = append(d.Tolerations, corev1.Toleration{Operator: corev1.TolerationOpExists})
+			}),
 			wantField: "tolerations[2].key", wantErr: "tolerates every taint",
 		},
 		"control-plane node selector": {
@@ -114,7 +116,9 @@ func TestGuardrailsValidate(t *testing.T) {
 			wantField: "tolerations[2].key",
 		},
 		"AppArmor unconfined through an annotation": {
-			decision:  with(func(d *Decision) { d.Annotations = map[string]string{"container.apparmor.security.beta.kubernetes.io/spark-kubernetes-executor": "unconfined"} }),
+			decision: with(func(d *Decision) {
+				d.Annotations = map[string]string{"container.apparmor.security.beta.kubernetes.io/spark-kubernetes-executor": "unconfined"}
+			}),
 			wantField: "annotations[container.apparmor.security.beta.kubernetes.io/spark-kubernetes-executor]",
 		},
 		"AppArmor Unconfined": {

@@ -109,7 +109,9 @@ func runInitContainers(t *testing.T, tenants []tenant, pods []*corev1.Pod) {
 		t.Fatal(err)
 	}
 	nvmeRoot := filepath.Join(base, "pv-disks", "local")
-	onHost := func(hostPath string) string { return filepath.Join(nvmeRoot, strings.TrimPrefix(hostPath, "/pv-disks/local")) }
+	onHost := func(hostPath string) string {
+		return filepath.Join(nvmeRoot, strings.TrimPrefix(hostPath, "/pv-disks/local"))
+	}
 
 	localDirs := make([][]string, len(pods)) // per tenant, its local dirs on the "host"
 	for i, pod := range pods {
