@@ -66,7 +66,7 @@ func get[T any](t *testing.T, r rendered, kind, name string, into *T) *T {
 func TestOverlaysRender(t *testing.T) {
 	common := []string{
 		"Namespace/sparkplace", "ServiceAccount/sparkplace-webhook", "ClusterRole/sparkplace-webhook",
-		"ClusterRoleBinding/sparkplace-webhook", "ConfigMap/sparkplace-config", "ConfigMap/sparkplace-policies",
+		"ClusterRoleBinding/sparkplace-webhook", "ConfigMap/sparkplace-config", "ConfigMap/sparkplace-guardrails", "ConfigMap/sparkplace-policies",
 		"Deployment/sparkplace-webhook", "Service/sparkplace-webhook", "PodDisruptionBudget/sparkplace-webhook",
 		"NetworkPolicy/sparkplace-webhook", "MutatingWebhookConfiguration/sparkplace",
 	}
