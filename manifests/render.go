@@ -19,6 +19,8 @@ const (
 	OverlayCertManager = "cert-manager"
 	// OverlayMonitoring is the ServiceMonitor, alert rules and Grafana dashboard, applied beside either.
 	OverlayMonitoring = "monitoring"
+	// OverlayNodeAgent is the NVMe node agent, installed beside either webhook overlay.
+	OverlayNodeAgent = "node-agent"
 )
 
 //go:embed base overlays

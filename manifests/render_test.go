@@ -327,3 +327,48 @@ func toYAML(t *testing.T, o client.Object) []byte {
 	}
 	return y
 }
+
+// TestNodeAgentRenders: the node agent runs on NVMe nodes in a namespace of its own, reads pods and nothing
+// else, and holds root with CAP_DAC_OVERRIDE only, with the NVMe root as its only host path.
+func TestNodeAgentRenders(t *testing.T) {
+	r := render(t, manifests.OverlayNodeAgent)
+	var got []string
+	for k, o := range r {
+		got = append(got, k)
+		if ns := o.GetNamespace(); ns != "" && ns != "sparkplace-node-agent" {
+			t.Errorf("%s is in namespace %s, want sparkplace-node-agent", k, ns)
+		}
+	}
+	slices.Sort(got)
+	want := []string{"ClusterRole/sparkplace-node-agent", "ClusterRoleBinding/sparkplace-node-agent", "DaemonSet/sparkplace-node-agent",
+		"Namespace/sparkplace-node-agent", "NetworkPolicy/sparkplace-node-agent", "ServiceAccount/sparkplace-node-agent"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("rendered objects (-want +got):\n%s", diff)
+	}
+	role := get(t, r, "ClusterRole", "sparkplace-node-agent", &rbacv1.ClusterRole{})
+	if diff := cmp.Diff([]rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list"}}}, role.Rules); diff != "" {
+		t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
+	}
+	ds := get(t, r, "DaemonSet", "sparkplace-node-agent", &appsv1.DaemonSet{})
+	spec := ds.Spec.Template.Spec
+	c := spec.Containers[0]
+	if c.Args[0] != "node-agent" || !slices.Contains(c.Args, "--root=/pv-disks/local") {
+		t.Errorf("args %q", c.Args)
+	}
+	sc := c.SecurityContext
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
+		sc.Privileged != nil && *sc.Privileged || sc.Capabilities == nil ||
+		!slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || !slices.Equal(sc.Capabilities.Add, []corev1.Capability{"DAC_OVERRIDE"}) {
+		t.Errorf("securityContext %+v: want no escalation, read-only root, ALL dropped and only DAC_OVERRIDE added", sc)
+	}
+	if len(spec.Volumes) != 1 || spec.Volumes[0].HostPath == nil || spec.Volumes[0].HostPath.Path != "/pv-disks/local" {
+		t.Errorf("volumes %+v: want the NVMe root only", spec.Volumes)
+	}
+	if spec.HostNetwork || spec.HostPID || spec.NodeSelector["disk"] != "nvme" {
+		t.Errorf("host namespaces or node selector: %+v", spec)
+	}
+	ns := get(t, r, "Namespace", "sparkplace-node-agent", &corev1.Namespace{})
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
+		t.Errorf("namespace labels %v", ns.Labels)
+	}
+}

@@ -37,6 +37,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newWebhookCmd(),
 		newPolicyCmd(),
+		newNodeAgentCmd(),
 		newSubmitCmd(), newJobsCmd(), newVCCmd(), newAPICmd(),
 	)
 	return root
