@@ -113,7 +113,7 @@ func TestProfilesPlaceSparkPods(t *testing.T) {
 func checkPodChanges(t *testing.T, p placed, wantNVMe, wantFargate bool) {
 	t.Helper()
 	spark := p.Pod.Spec.Containers[len(p.Pod.Spec.Containers)-1] // Spark appends its container last
-	localDirs := map[string]string{} // volume name → mount path
+	localDirs := map[string]string{}                             // volume name → mount path
 	for _, m := range spark.VolumeMounts {
 		if strings.HasPrefix(m.Name, "spark-local-dir-") {
 			localDirs[m.Name] = m.MountPath

@@ -73,8 +73,10 @@ func TestHandle(t *testing.T) {
 		wantPaths     []string
 		wantMessage   string
 		wantWarning   string
-		wantResult    string
-		wantRole      string
+		// breakGuardrail serves an nvme.rego whose init container adds CAP_SYS_ADMIN.
+		breakGuardrail bool
+		wantResult     string
+		wantRole       string
 	}{
 		"spot executor follows its driver's zone": {
 			request:     executor(""),
@@ -193,16 +195,25 @@ func TestHandle(t *testing.T) {
 			wantWarning:   "sparkplace did not place this pod: policy error",
 			wantResult:    ResultError, wantRole: RoleDriver,
 		},
-		"decision breaking a guardrail is denied": {
-			request:     executor("nvme"),
-			wantMessage: "capabilities.add: SYS_ADMIN is not allowed",
-			wantResult:  ResultError, wantRole: RoleExecutor,
+		"decision breaking a guardrail is denied, naming the field": {
+			breakGuardrail: true,
+			request:        executor("nvme"),
+			wantMessage:    "guardrail initContainers[sparkplace-chown-local-dirs].securityContext.capabilities.add: SYS_ADMIN is not allowed",
+			wantResult:     ResultError, wantRole: RoleExecutor,
+		},
+		"decision breaking a guardrail is admitted unchanged with --on-policy-error=allow": {
+			breakGuardrail: true,
+			onPolicyError:  PolicyErrorAllow,
+			request:        executor("nvme"),
+			wantAllowed:    true,
+			wantWarning:    "capabilities.add: SYS_ADMIN is not allowed",
+			wantResult:     ResultError, wantRole: RoleExecutor,
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			opts := tc.policies
-			if name == "decision breaking a guardrail is denied" {
+			if tc.breakGuardrail {
 				opts.PolicyDir = guardrailBreakingPolicyDir(t)
 			}
 			m := NewMetrics(nil)

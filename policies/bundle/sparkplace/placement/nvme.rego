@@ -254,3 +254,9 @@ rules contains "nvme.chown-init" if {
 	moves_local_dirs
 	nvme_mode == "hostPath"
 }
+
+deny contains msg if {
+	moves_local_dirs
+	not cfg.nvme.mode in {"auto", "ephemeral"}
+	msg := sprintf("sparkplace nvme profile: config nvme.mode is %q; want auto or ephemeral", [cfg.nvme.mode])
+}
