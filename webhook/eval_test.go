@@ -95,12 +95,13 @@ func TestEvaluateGolden(t *testing.T) {
 		"":           {},
 		"-karpenter": {ConfigFile: filepath.Join("testdata", "config", "karpenter.yaml")},
 		"-nvme-path": nvmePathOptions,
+		"-ephemeral": nvmeEphemeralOptions,
 	}
 	for suffix, opts := range variants {
 		placer := newTestPlacer(t, opts)
 		for _, fixture := range fixtures {
 			for _, profile := range profiles {
-				if suffix == "-nvme-path" && profile != "nvme" || suffix == "-karpenter" && profile != "" {
+				if (suffix == "-nvme-path" || suffix == "-ephemeral") && profile != "nvme" || suffix == "-karpenter" && profile != "" {
 					continue
 				}
 				name := fixture + "-" + profileName(profile) + suffix
@@ -141,6 +142,9 @@ var nvmePathOptions = policies.Options{
 	ConfigFile:     filepath.Join("testdata", "config", "nvme-path.yaml"),
 	GuardrailsFile: filepath.Join("testdata", "guardrails", "nvme-path.yaml"),
 }
+
+// nvmeEphemeralOptions put local dirs on generic ephemeral volumes of a local-NVMe StorageClass.
+var nvmeEphemeralOptions = policies.Options{ConfigFile: filepath.Join("testdata", "config", "nvme-ephemeral.yaml")}
 
 // TestConfigChangesOutput shows that config alone (no Rego edited) moves pods to other labels and paths.
 func TestConfigChangesOutput(t *testing.T) {
@@ -185,11 +189,31 @@ func TestConfigChangesOutput(t *testing.T) {
 // (the handler decodes only part of the pod; the patch must still be right for all of it). Admitting the
 // patched pod again (reinvocation) changes nothing.
 func TestPatchIsIdempotent(t *testing.T) {
-	placer := newTestPlacer(t, policies.Options{})
-	h := &Handler{Placer: placer, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}
+	type run struct {
+		fixture, profile, suffix string
+		opts                     policies.Options
+	}
+	var runs []run
 	for _, fixture := range fixtures {
 		for _, profile := range profiles {
-			t.Run(fixture+"-"+profileName(profile), func(t *testing.T) {
+			runs = append(runs, run{fixture: fixture, profile: profile})
+		}
+		runs = append(runs, run{fixture: fixture, profile: "nvme", suffix: "-ephemeral", opts: nvmeEphemeralOptions})
+	}
+	for _, fixture := range nvmeFixtures {
+		runs = append(runs, run{fixture: fixture, profile: "nvme"})
+	}
+	placers := map[string]*Placer{}
+	for _, r := range runs {
+		fixture, profile := r.fixture, r.profile
+		placer := placers[r.suffix]
+		if placer == nil {
+			placer = newTestPlacer(t, r.opts)
+			placers[r.suffix] = placer
+		}
+		h := &Handler{Placer: placer, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}
+		{
+			t.Run(fixture+"-"+profileName(profile)+r.suffix, func(t *testing.T) {
 				original := withProfile(readFixture(t, fixture), profile)
 				want := original.DeepCopy()
 				if _, err := placer.Place(context.Background(), want, want.Namespace, "CREATE"); err != nil {
