@@ -67,7 +67,7 @@ func TestNVMeUnderPodSecurity(t *testing.T) {
 		"restricted, nothing configured: denied by sparkplace naming the level": {
 			level: "restricted", wantDenied: `namespace enforces Pod Security "restricted"`,
 		},
-		"baseline with a local-NVMe StorageClass: admitted with ephemeral volumes": {level: "baseline", configured: true},
+		"baseline with a local-NVMe StorageClass: admitted with ephemeral volumes":    {level: "baseline", configured: true},
 		"restricted with a local-NVMe StorageClass: admitted, no root init container": {level: "restricted", configured: true},
 	}
 	for name, tc := range cases {
