@@ -90,7 +90,14 @@ func initContainer(t *testing.T, pod *corev1.Pod) corev1.Container {
 	return pod.Spec.InitContainers[i]
 }
 
-func runInitContainers(t *testing.T, tenants []tenant, pods []*corev1.Pod) {
+// nvmeHost is a temp dir standing in for an NVMe node: the NVMe root (/pv-disks/local) under it, 0755 as on
+// a node (t.TempDir is 0700, which no uid but root could traverse).
+type nvmeHost struct {
+	base, root string
+}
+
+func newNVMeHost(t *testing.T) *nvmeHost {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("running the init container's command needs root (chown to other uids)")
 	}
@@ -99,7 +106,6 @@ func runInitContainers(t *testing.T, tenants []tenant, pods []*corev1.Pod) {
 			t.Skipf("%s is not installed (util-linux)", tool)
 		}
 	}
-	// The directories a uid must traverse are 0755 as on a node (t.TempDir is 0700).
 	base, err := os.MkdirTemp("", "sparkplace-nvme-")
 	if err != nil {
 		t.Fatal(err)
@@ -108,59 +114,73 @@ func runInitContainers(t *testing.T, tenants []tenant, pods []*corev1.Pod) {
 	if err := os.Chmod(base, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	nvmeRoot := filepath.Join(base, "pv-disks", "local")
-	onHost := func(hostPath string) string {
-		return filepath.Join(nvmeRoot, strings.TrimPrefix(hostPath, "/pv-disks/local"))
+	return &nvmeHost{base: base, root: filepath.Join(base, "pv-disks", "local")}
+}
+
+// onHost maps a hostPath of the pod to the temp dir.
+func (h *nvmeHost) onHost(hostPath string) string {
+	return filepath.Join(h.root, strings.TrimPrefix(hostPath, "/pv-disks/local"))
+}
+
+// runInit does what the kubelet and the runtime do with the placed pod: it makes each hostPath volume as a
+// DirectoryOrCreate hostPath is made (os.MkdirAll(path, 0755), as root), then runs the init container's own
+// command as root with CAP_CHOWN only, its pod directory argument pointed at the temp dir (the only change).
+// It checks the result and returns the pod's local dirs on the host.
+func (h *nvmeHost) runInit(t *testing.T, pod *corev1.Pod, podUID string, tn tenant) []string {
+	t.Helper()
+	var podDir string
+	for _, v := range pod.Spec.Volumes {
+		if v.Name == placement.LocalDirsVolume {
+			podDir = h.onHost(v.HostPath.Path)
+		}
 	}
+	var localDirs []string
+	for _, v := range pod.Spec.Volumes {
+		if v.HostPath == nil {
+			continue
+		}
+		if err := os.MkdirAll(h.onHost(v.HostPath.Path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if dir := h.onHost(v.HostPath.Path); v.Name != placement.LocalDirsVolume && strings.HasPrefix(dir, podDir+"/") {
+			localDirs = append(localDirs, dir)
+		}
+	}
+	c := initContainer(t, pod)
+	cmd := slices.Clone(c.Command)
+	if cmd[4] != c.VolumeMounts[0].MountPath {
+		t.Fatalf("init command %q: argument 4 is not the mount path %s", cmd, c.VolumeMounts[0].MountPath)
+	}
+	cmd[4] = podDir
 
-	localDirs := make([][]string, len(pods)) // per tenant, its local dirs on the "host"
-	for i, pod := range pods {
-		var podDir string
-		for _, v := range pod.Spec.Volumes {
-			if v.HostPath == nil {
-				continue
-			}
-			// The kubelet makes a DirectoryOrCreate hostPath with os.MkdirAll(path, 0755), as root.
-			if err := os.MkdirAll(onHost(v.HostPath.Path), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			if v.Name == placement.LocalDirsVolume {
-				podDir = onHost(v.HostPath.Path)
-			} else {
-				localDirs[i] = append(localDirs[i], onHost(v.HostPath.Path))
-			}
-		}
-		c := initContainer(t, pod)
-		cmd := slices.Clone(c.Command)
-		// The only change to the command: the pod's directory is where the test made it, not the mount path.
-		if cmd[4] != c.VolumeMounts[0].MountPath {
-			t.Fatalf("init command %q: argument 4 is not the mount path %s", cmd, c.VolumeMounts[0].MountPath)
-		}
-		cmd[4] = podDir
-		podUID := "3f0c7a52-0000-4000-8000-00000000000" + strconv.Itoa(i)
-
-		// Without CAP_CHOWN it cannot work: the capability is needed ...
-		if out, err := runAsRoot(podUID, nil, cmd); err == nil {
-			t.Errorf("%s: the init command succeeded without CAP_CHOWN:\n%s", pod.Name, out)
-		}
-		// ... and enough: root with CAP_CHOWN only, no new privileges.
+	// Without CAP_CHOWN it cannot work: the capability is needed ...
+	if out, err := runAsRoot(podUID, nil, cmd); err == nil {
+		t.Errorf("%s: the init command succeeded without CAP_CHOWN:\n%s", pod.Name, out)
+	}
+	// ... and enough: root with CAP_CHOWN only, no new privileges. A second run (a restarted init container)
+	// succeeds too.
+	for range 2 {
 		if out, err := runAsRoot(podUID, []string{"chown"}, cmd); err != nil {
 			t.Fatalf("%s: init command: %v\n%s", pod.Name, err, out)
 		}
-		checkOwner(t, podDir, 0, 0, 0o700)
-		if got, err := os.ReadFile(filepath.Join(podDir, placement.PodUIDFile)); err != nil || strings.TrimSpace(string(got)) != podUID {
-			t.Errorf("%s: recorded pod UID %q (%v), want %s", pod.Name, got, err, podUID)
-		}
-		for _, d := range localDirs[i] {
-			checkOwner(t, d, tenants[i].uid, tenants[i].gid, 0o700)
-		}
-		// A second run (the init container restarted) succeeds and changes nothing.
-		if out, err := runAsRoot(podUID, []string{"chown"}, cmd); err != nil {
-			t.Fatalf("%s: second run: %v\n%s", pod.Name, err, out)
-		}
 	}
+	checkOwner(t, podDir, 0, 0, 0o700)
+	if got, err := os.ReadFile(filepath.Join(podDir, placement.PodUIDFile)); err != nil || strings.TrimSpace(string(got)) != podUID {
+		t.Errorf("%s: recorded pod UID %q (%v), want %s", pod.Name, got, err, podUID)
+	}
+	for _, d := range localDirs {
+		checkOwner(t, d, tn.uid, tn.gid, 0o700)
+	}
+	return localDirs
+}
 
-	mnt := filepath.Join(base, "mnt")
+func runInitContainers(t *testing.T, tenants []tenant, pods []*corev1.Pod) {
+	h := newNVMeHost(t)
+	localDirs := make([][]string, len(pods)) // per tenant, its local dirs on the host
+	for i, pod := range pods {
+		localDirs[i] = h.runInit(t, pod, "3f0c7a52-0000-4000-8000-00000000000"+strconv.Itoa(i), tenants[i])
+	}
+	mnt := filepath.Join(h.base, "mnt")
 	if err := os.Mkdir(mnt, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -212,5 +232,56 @@ func checkOwner(t *testing.T, path string, uid, gid int, mode os.FileMode) {
 	st := fi.Sys().(*syscall.Stat_t)
 	if !fi.IsDir() || int(st.Uid) != uid || int(st.Gid) != gid || fi.Mode().Perm() != mode {
 		t.Errorf("%s: %v owned by %d:%d, want a directory %v owned by %d:%d", path, fi.Mode(), st.Uid, st.Gid, mode, uid, gid)
+	}
+}
+
+// TestUserHostPathIsNeverMountedOrChowned places a pod that brings its own hostPath local dir (say another
+// pod's blockmgr directory) beside one of Spark's emptyDirs: only the emptyDir moves, the init container
+// mounts only the pod's own directory, and running its command (as TestTwoTenantsOnOneNode does) leaves the
+// user's directory as it was.
+func TestUserHostPathIsNeverMountedOrChowned(t *testing.T) {
+	placer := newTestPlacer(t, policies.Options{})
+	pod := withProfile(readFixture(t, "spark-3.5-executor-hostpath"), "nvme")
+	// A second local dir that Spark made: this one is sparkplace's to move.
+	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: "spark-local-dir-2", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	spark := &pod.Spec.Containers[len(pod.Spec.Containers)-1]
+	spark.VolumeMounts = append(spark.VolumeMounts, corev1.VolumeMount{Name: "spark-local-dir-2", MountPath: "/var/data/spark-2"})
+	out, err := placer.Place(context.Background(), pod, pod.Namespace, "CREATE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := pod.Spec.Volumes[slices.IndexFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == "spark-local-dir-1" })]
+	if user.HostPath == nil || user.HostPath.Path != "/pv-disks/local/blockmgr-victim" {
+		t.Errorf("the user's hostPath changed: %+v", user.VolumeSource)
+	}
+	if !slices.ContainsFunc(out.Respected, func(s string) bool { return strings.Contains(s, "user's hostPath /pv-disks/local/blockmgr-victim") }) {
+		t.Errorf("the annotation does not say the user's volume was left alone: %q", out.Respected)
+	}
+	c := initContainer(t, pod)
+	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != placement.LocalDirsVolume {
+		t.Errorf("init container mounts %+v, want only %s", c.VolumeMounts, placement.LocalDirsVolume)
+	}
+	if slices.Contains(c.Command, "spark-local-dir-1") || !slices.Contains(c.Command, "spark-local-dir-2") {
+		t.Errorf("init command %q: want spark-local-dir-2 only", c.Command[3:])
+	}
+
+	h := newNVMeHost(t)
+	victim := h.onHost("/pv-disks/local/blockmgr-victim")
+	if err := os.MkdirAll(victim, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(victim, "shuffle_0_1_0.data")
+	if err := os.WriteFile(data, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(data, 999, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if dirs := h.runInit(t, pod, "3f0c7a52-0000-4000-8000-000000000009", tenant{uid: 185, gid: 185}); len(dirs) != 1 || filepath.Base(dirs[0]) != "spark-local-dir-2" {
+		t.Errorf("local dirs prepared: %v, want spark-local-dir-2 only", dirs)
+	}
+	checkOwner(t, victim, 0, 0, 0o755)
+	if fi, err := os.Stat(data); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 999 {
+		t.Errorf("the user's file changed hands: %v %v", fi, err)
 	}
 }
