@@ -103,6 +103,18 @@ func hostPathVolume(name, path string) corev1.Volume {
 	return corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: path, Type: ptr(corev1.HostPathDirectoryOrCreate)}}}
 }
 
+// ephemeralSource is a generic ephemeral volume as Apply makes it.
+func ephemeralSource(storageClass, size string) corev1.VolumeSource {
+	return corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr(storageClass),
+			VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}},
+		},
+	}}}
+}
+
 // podDirVolume is the volume of the executor's own directory under /pv-disks/local.
 func podDirVolume() corev1.Volume {
 	return hostPathVolume(LocalDirsVolume, "/pv-disks/local/spark-jobs/pi-4f1a2b8c9d0e1f20-exec-1")
@@ -188,14 +200,7 @@ func TestApply(t *testing.T) {
 				Type: LocalDirsEphemeral, Volumes: []string{"spark-local-dir-1"}, StorageClassName: "local-nvme", Size: "100Gi", FSGroup: ptr(int64(185)),
 			}},
 			wantPod: func(p *corev1.Pod) {
-				p.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
-					Spec: corev1.PersistentVolumeClaimSpec{
-						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-						StorageClassName: ptr("local-nvme"),
-						VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
-						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("100Gi")}},
-					},
-				}}}
+				p.Spec.Volumes[0].VolumeSource = ephemeralSource("local-nvme", "100Gi")
 				p.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr(int64(185))}
 			},
 			wantChanged: []Field{FieldVolumes, FieldSecurityContext},
@@ -210,14 +215,7 @@ func TestApply(t *testing.T) {
 				Type: LocalDirsEphemeral, Volumes: []string{"spark-local-dir-1"}, StorageClassName: "local-nvme", Size: "1Gi", FSGroup: ptr(int64(185)),
 			}},
 			wantPod: func(p *corev1.Pod) {
-				p.Spec.Volumes[0].VolumeSource = corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{VolumeClaimTemplate: &corev1.PersistentVolumeClaimTemplate{
-					Spec: corev1.PersistentVolumeClaimSpec{
-						AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-						StorageClassName: ptr("local-nvme"),
-						VolumeMode:       ptr(corev1.PersistentVolumeFilesystem),
-						Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
-					},
-				}}}
+				p.Spec.Volumes[0].VolumeSource = ephemeralSource("local-nvme", "1Gi")
 			},
 			wantChanged:   []Field{FieldVolumes},
 			wantRespected: []string{"fsGroup 65534 set on the pod (decision: 185)"},
