@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +35,7 @@ type zoneSteer struct {
 }
 
 // poolKey identifies the executor pool of a driver: the executors of one profile, under one policy version.
-type poolKey struct{ bundle, profile, namespaceProfile string }
+type poolKey struct{ bundle, profile, namespaceProfile, localDirs string }
 
 // driverPools remembers the capacity pool of each profile, so a driver admission costs one map lookup here,
 // not a policy evaluation.
@@ -112,7 +113,8 @@ func (p *Placer) chooseDriverZone(ctx context.Context, policy *policies.Version,
 // of the driver's profile to (its node selector, tolerations and required node affinity other than the zone).
 func (p *Placer) executorPool(ctx context.Context, policy *policies.Version, driver *corev1.Pod, ns policies.Namespace) (zonecapacity.PoolID, bool) {
 	label := policy.DriverZone().ProfileLabel
-	key := poolKey{bundle: policy.Hash(), profile: driver.Labels[label], namespaceProfile: ns.Labels[label]}
+	volumes, mounts := driverLocalDirs(driver)
+	key := poolKey{bundle: policy.Hash(), profile: driver.Labels[label], namespaceProfile: ns.Labels[label], localDirs: localDirsKey(volumes)}
 	p.pools.mu.Lock()
 	id, ok := p.pools.ids[key]
 	p.pools.mu.Unlock()
@@ -125,7 +127,11 @@ func (p *Placer) executorPool(ctx context.Context, policy *policies.Version, dri
 	if key.profile != "" {
 		executor.Labels[label] = key.profile
 	}
-	executor.Spec.Containers = []corev1.Container{{Name: "spark-kubernetes-executor"}}
+	// Executors get local dirs of the driver's kind (Spark's tmpfs setting covers both, and they inherit the
+	// driver's local-dir paths): whether they are Spark's emptyDirs decides whether the nvme profile sends the
+	// executors to NVMe nodes.
+	executor.Spec.Volumes = volumes
+	executor.Spec.Containers = []corev1.Container{{Name: "spark-kubernetes-executor", VolumeMounts: mounts}}
 	d, err := policy.Decide(ctx, buildInput(executor, RoleExecutor, "CREATE", ns, policies.Driver{}, policies.Zone{}))
 	if err != nil || len(d.Deny) > 0 {
 		return 0, false // the driver's own decision reports a broken policy
@@ -145,6 +151,51 @@ func (p *Placer) executorPool(ctx context.Context, policy *policies.Version, dri
 	p.pools.ids[key] = id
 	p.pools.mu.Unlock()
 	return id, true
+}
+
+// driverLocalDirs are the driver's spark-local-dir-* volumes and its Spark container's mounts of them (Spark's
+// container: named as Spark names it, else the last one).
+func driverLocalDirs(driver *corev1.Pod) ([]corev1.Volume, []corev1.VolumeMount) {
+	var volumes []corev1.Volume
+	for _, v := range driver.Spec.Volumes {
+		if strings.HasPrefix(v.Name, placement.LocalDirVolumePrefix) {
+			volumes = append(volumes, v)
+		}
+	}
+	cs := driver.Spec.Containers
+	if len(volumes) == 0 || len(cs) == 0 {
+		return volumes, nil
+	}
+	spark := cs[len(cs)-1]
+	if i := slices.IndexFunc(cs, func(c corev1.Container) bool { return c.Name == "spark-kubernetes-driver" }); i >= 0 {
+		spark = cs[i]
+	}
+	var mounts []corev1.VolumeMount
+	for _, m := range spark.VolumeMounts {
+		if strings.HasPrefix(m.Name, placement.LocalDirVolumePrefix) {
+			mounts = append(mounts, m)
+		}
+	}
+	return volumes, mounts
+}
+
+// localDirsKey tells apart the kinds of local dirs a policy may treat differently.
+func localDirsKey(volumes []corev1.Volume) string {
+	var b strings.Builder
+	for _, v := range volumes {
+		b.WriteString(v.Name)
+		switch {
+		case v.EmptyDir != nil:
+			fmt.Fprintf(&b, ":emptyDir/%s/%v;", v.EmptyDir.Medium, v.EmptyDir.SizeLimit != nil)
+		case v.PersistentVolumeClaim != nil:
+			b.WriteString(":pvc;")
+		case v.HostPath != nil:
+			b.WriteString(":hostPath;")
+		default:
+			b.WriteString(":other;")
+		}
+	}
+	return b.String()
 }
 
 // settle keeps the reservation when the decision steers the driver to the chosen zone (and explains it), and

@@ -240,6 +240,8 @@ test_reinvocation_keeps_moved_local_dirs if {
 test_chown_group_from_pod_run_as_group if {
 	[c] := placement.init_containers with input as nvme_executor({"runAsUser": 999, "runAsGroup": 1000, "fsGroup": 65534}, {})
 	c.command[5] == "999:1000"
+}
+
 test_unknown_mode_is_denied if {
 	d := placement.decision with input as nvme_executor({}, {})
 		with data.sparkplace.config.nvme.mode as "hostpath"
