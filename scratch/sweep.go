@@ -240,8 +240,8 @@ func (s *Sweeper) Run(ctx context.Context, interval time.Duration) {
 type podDir struct {
 	// uid is the pod UID the init container recorded; empty when it has not run.
 	uid string
-	// ours: the directory is sparkplace's: it has the UID record, or holds nothing but (empty) local dirs the
-	// kubelet made for a pod that never started.
+	// ours: the directory is sparkplace's: it has the UID record, or holds nothing but the empty local dirs
+	// the kubelet made for a pod that never started.
 	ours bool
 	// changed is the latest change of the directory, its record or its entries.
 	changed time.Time
@@ -259,7 +259,9 @@ func inspect(dir string) (podDir, error) {
 		return d, err
 	}
 	recorded := slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return e.Name() == placement.PodUIDFile && e.Type().IsRegular() })
-	d.ours = true
+	// An empty directory is not known to be sparkplace's: a Spark executor of the old shared layout makes its
+	// blockmgr sub-directories ahead of writing to them.
+	d.ours = len(entries) > 0
 	for _, e := range entries {
 		info, err := e.Info()
 		if err != nil {

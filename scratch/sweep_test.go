@@ -153,6 +153,9 @@ func TestSweep(t *testing.T) {
 		"a directory that is not sparkplace's (the old shared layout's blockmgr dirs) stays": {
 			dirs: map[string]dirSpec{"blockmgr-2f0c8f7e/0c": {files: map[string]string{"shuffle_0_1_0.data": "x"}, age: old}},
 		},
+		"an empty directory is not known to be sparkplace's (a blockmgr sub-directory made ahead of use)": {
+			dirs: map[string]dirSpec{"blockmgr-2f0c8f7e/0d": {age: old}},
+		},
 		"a pod created during the sweep keeps its directory": {
 			afterList: func(f *fakePods, root string) {
 				f.pods["team-a/pi-exec-7"] = pod("team-a/pi-exec-7", "u7", node, corev1.PodRunning)
