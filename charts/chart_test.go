@@ -24,7 +24,7 @@ var helmLabels = []string{"helm.sh/chart", "app.kubernetes.io/managed-by", "app.
 // TestChartMatchesKustomize renders the chart and the kustomize overlay that installs the same thing and
 // compares them object by object, whole: names, namespaces, labels, RBAC rules and bindings, the webhook
 // configuration, the Deployment's args, probes and security contexts. Only Helm's bookkeeping labels are
-// dropped, and config.yaml is compared as YAML data (the overlay's has comments).
+// dropped, and config.yaml and guardrails.yaml are compared as YAML data (the overlay's have comments).
 func TestChartMatchesKustomize(t *testing.T) {
 	cases := map[string]struct {
 		values  map[string]any
@@ -170,12 +170,14 @@ func byKindName(t *testing.T, objs []*unstructured.Unstructured) map[string]map[
 			}
 		}
 		if data, ok := m["data"].(map[string]any); ok && o.GetKind() == "ConfigMap" {
-			if cfg, ok := data["config.yaml"].(string); ok {
-				var parsed any
-				if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil {
-					t.Fatalf("%s: config.yaml: %v", o.GetName(), err)
+			for _, file := range []string{"config.yaml", "guardrails.yaml"} {
+				if text, ok := data[file].(string); ok {
+					var parsed any
+					if err := yaml.Unmarshal([]byte(text), &parsed); err != nil {
+						t.Fatalf("%s: %s: %v", o.GetName(), file, err)
+					}
+					data[file] = parsed
 				}
-				data["config.yaml"] = parsed
 			}
 		}
 		key := o.GetKind() + "/" + o.GetName()

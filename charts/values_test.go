@@ -139,7 +139,7 @@ image: {repository: registry.example.com/sparkplace, tag: v1.2.3, pullPolicy: Al
 			values: `config:
   preset: karpenter
   defaultProfile: on-demand
-  guardrails: {allowedHostPathPrefixes: [/pv-disks/, /mnt/nvme/], allowedCapabilities: [CHOWN]}
+guardrails: {allowedHostPathPrefixes: [/pv-disks/, /mnt/nvme/], allowedCapabilities: [CHOWN]}
 policies:
   extra.rego: |
     package sparkplace.extra
@@ -153,10 +153,17 @@ policies:
 				if err := yaml.Unmarshal([]byte(cfg.Data["config.yaml"]), &got); err != nil {
 					t.Fatal(err)
 				}
-				want := map[string]any{"preset": "karpenter", "defaultProfile": "on-demand", "guardrails": map[string]any{
-					"allowedHostPathPrefixes": []any{"/pv-disks/", "/mnt/nvme/"}, "allowedCapabilities": []any{"CHOWN"}}}
+				want := map[string]any{"preset": "karpenter", "defaultProfile": "on-demand"}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("config.yaml (-want +got):\n%s", diff)
+				}
+				gr := get(t, r, "ConfigMap", "sparkplace-guardrails", &corev1.ConfigMap{})
+				var guardrails map[string]any
+				if err := yaml.Unmarshal([]byte(gr.Data["guardrails.yaml"]), &guardrails); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(map[string]any{"allowedHostPathPrefixes": []any{"/pv-disks/", "/mnt/nvme/"}, "allowedCapabilities": []any{"CHOWN"}}, guardrails); diff != "" {
+					t.Errorf("guardrails.yaml (-want +got):\n%s", diff)
 				}
 				pol := get(t, r, "ConfigMap", "sparkplace-policies", &corev1.ConfigMap{})
 				if want := "package sparkplace.extra\n\n# a comment\nlimit := 3\n"; pol.Data["extra.rego"] != want {
