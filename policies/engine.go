@@ -107,7 +107,7 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 func versionHash(src *sources, g guardrailsSource) string {
 	h := sha256.New()
 	h.Write([]byte(src.hash))
-	h.Write(g.text)
+	h.Write(g.canonical)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 

@@ -17,10 +17,11 @@ import (
 //go:embed guardrails.yaml
 var defaultGuardrails []byte
 
-// guardrailsSource is the guardrails in effect and the text they came from (part of the version's hash).
+// guardrailsSource is the guardrails in effect and their canonical JSON (part of the version's hash: two
+// files that say the same, comments aside, give the same hash, so replicas and the annotation agree).
 type guardrailsSource struct {
 	guardrails placement.Guardrails
-	text       []byte
+	canonical  []byte
 }
 
 // loadGuardrails reads the defaults and, when file is set, that file over them. Guardrails that would not hold
@@ -30,19 +31,20 @@ func loadGuardrails(file string) (guardrailsSource, error) {
 	if err != nil {
 		return guardrailsSource{}, err
 	}
-	src := guardrailsSource{guardrails: g, text: defaultGuardrails}
-	if file == "" {
-		return src, nil
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return guardrailsSource{}, fmt.Errorf("reading guardrails: %w", err)
+		}
+		if g, err = decodeGuardrails(file, raw, g); err != nil {
+			return guardrailsSource{}, err
+		}
 	}
-	raw, err := os.ReadFile(file)
+	canonical, err := json.Marshal(g)
 	if err != nil {
-		return guardrailsSource{}, fmt.Errorf("reading guardrails: %w", err)
+		return guardrailsSource{}, fmt.Errorf("guardrails: %w", err)
 	}
-	if src.guardrails, err = decodeGuardrails(file, raw, g); err != nil {
-		return guardrailsSource{}, err
-	}
-	src.text = raw
-	return src, nil
+	return guardrailsSource{guardrails: g, canonical: canonical}, nil
 }
 
 // decodeGuardrails decodes a YAML or JSON object strictly over base (a key present replaces base's) and checks

@@ -120,3 +120,13 @@ func TestGuardrailsReload(t *testing.T) {
 		t.Errorf("a broken guardrails file replaced the last good version")
 	}
 }
+
+// TestGuardrailsHashIsTheirMeaning: a guardrails file that says what the defaults say (comments, order and
+// spelling aside) gives the same version hash, so webhooks installed with and without it annotate alike.
+func TestGuardrailsHashIsTheirMeaning(t *testing.T) {
+	same := newEngine(t, Options{GuardrailsFile: writeFile(t, "g.yaml", "# the default prefix\nallowedHostPathPrefixes: [/pv-disks/]\n")})
+	other := newEngine(t, Options{GuardrailsFile: writeFile(t, "g.yaml", "allowedHostPathPrefixes: [/mnt/nvme0/]\n")})
+	if def := newEngine(t, Options{}).Hash(); same.Hash() != def || other.Hash() == def {
+		t.Errorf("hashes: defaults %s, same guardrails %s, other guardrails %s", def, same.Hash(), other.Hash())
+	}
+}
