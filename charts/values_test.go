@@ -194,6 +194,29 @@ certificates: {caLifetime: 17520h, servingCertLifetime: 720h}`,
 				}
 			},
 		},
+		"the node agent follows config nvme.hostPath and nvme.nodeSelector": {
+			values: `nodeAgent: {enabled: true, gracePeriod: 30m}
+config: {nvme: {hostPath: /mnt/nvme, nodeSelector: {node.example.com/nvme: "true"}}}`,
+			check: func(t *testing.T, r release) {
+				ds := get(t, r, "DaemonSet", "sparkplace-node-agent", &appsv1.DaemonSet{})
+				spec := ds.Spec.Template.Spec
+				args := spec.Containers[0].Args
+				for _, want := range []string{"--root=/mnt/nvme", "--grace-period=30m"} {
+					if !slices.Contains(args, want) {
+						t.Errorf("args %q lack %s", args, want)
+					}
+				}
+				if spec.Volumes[0].HostPath.Path != "/mnt/nvme" || spec.Containers[0].VolumeMounts[0].MountPath != "/mnt/nvme" {
+					t.Errorf("hostPath %s mounted at %s, want /mnt/nvme at /mnt/nvme", spec.Volumes[0].HostPath.Path, spec.Containers[0].VolumeMounts[0].MountPath)
+				}
+				if diff := cmp.Diff(map[string]string{"node.example.com/nvme": "true"}, spec.NodeSelector); diff != "" {
+					t.Errorf("nodeSelector (-want +got):\n%s", diff)
+				}
+				if ds.Namespace != "sparkplace-node-agent" {
+					t.Errorf("DaemonSet in %s, want its own namespace sparkplace-node-agent", ds.Namespace)
+				}
+			},
+		},
 		"another release name and namespace rename everything consistently": {
 			releaseName: "platform", namespace: "spark-system",
 			check: func(t *testing.T, r release) {

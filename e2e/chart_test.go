@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -116,6 +117,9 @@ func TestChartInstall(t *testing.T) {
 		waitFor(ctx, t, "the broken policy to be refused", func() bool { return reloads("failure") > 0 })
 		addFamilies(scrape(ctx, t, "http://"+inst.replica.metrics+"/metrics"))
 
+		// The NVMe node agent the chart installs (nodeAgent.enabled), run as its DaemonSet's pod would.
+		addFamilies(runNodeAgent(ctx, t))
+
 		// The webhook unreachable: with failurePolicy Fail the API server refuses the Spark pod...
 		_ = inst.replica.proc.Stop(10 * time.Second)
 		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-down", ns).DriverPod(), metav1.CreateOptions{}); err == nil {
@@ -167,7 +171,7 @@ func TestChartInstall(t *testing.T) {
 			}
 		}
 		slices.Sort(ours)
-		t.Logf("sparkplace metrics the webhook exported: %s", strings.Join(ours, " "))
+		t.Logf("sparkplace metrics the webhook and the node agent exported: %s", strings.Join(ours, " "))
 	})
 }
 
@@ -205,6 +209,87 @@ func strandExecutor(ctx context.Context, t *testing.T, inst *chartInstall, ns st
 	waitFor(ctx, t, "the stranded executor's application to be relaxed", func() bool {
 		return metricValue(ctx, t, inst.replica, "sparkplace_placement_relaxations_total", nil) > 0
 	})
+}
+
+// runNodeAgent applies what nodeAgent.enabled adds to the chart, runs one agent as the DaemonSet describes it
+// (its args, its ServiceAccount's token, a local directory for the NVMe root, an NVMe node's name) and
+// returns the metrics it exports.
+func runNodeAgent(ctx context.Context, t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	const agentNamespace = chartNamespace + "-node-agent"
+	render := func(vals map[string]any) []*unstructured.Unstructured {
+		objs, err := charts.Render(charts.Options{Values: vals, ReleaseName: chartRelease, Namespace: chartNamespace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return objs
+	}
+	base := map[string]bool{}
+	for _, o := range render(nil) {
+		base[o.GetKind()+"/"+o.GetName()] = true
+	}
+	var added []*unstructured.Unstructured
+	for _, o := range render(map[string]any{"nodeAgent": map[string]any{"enabled": true, "namespace": agentNamespace}}) {
+		if !base[o.GetKind()+"/"+o.GetName()] {
+			added = append(added, o)
+		}
+	}
+	slices.SortStableFunc(added, func(a, b *unstructured.Unstructured) int {
+		return boolRank(a.GetKind() != "Namespace") - boolRank(b.GetKind() != "Namespace")
+	})
+	t.Cleanup(func() { deleteObjects(t, added) })
+	serverSideApply(ctx, t, added)
+
+	var ds appsv1.DaemonSet
+	toTyped(t, find(t, added, "DaemonSet", chartFullname+"-node-agent"), &ds)
+	nodes, err := cp.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(ds.Spec.Template.Spec.NodeSelector).String()})
+	if err != nil || len(nodes.Items) == 0 {
+		t.Fatalf("no node matches the agent's nodeSelector %v: %v", ds.Spec.Template.Spec.NodeSelector, err)
+	}
+	ports, err := framework.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := "127.0.0.1:" + strconv.Itoa(ports[0])
+	c := ds.Spec.Template.Spec.Containers[0]
+	root := t.TempDir()
+	var args []string
+	for _, a := range c.Args {
+		name, _, _ := strings.Cut(a, "=")
+		switch name {
+		case "--root":
+			a = name + "=" + root // the hostPath, mounted at the same path
+		case "--metrics-bind-address":
+			a = name + "=" + metrics
+		}
+		args = append(args, a)
+	}
+	args = append(args, "--kubeconfig="+serviceAccountKubeconfig(ctx, t, agentNamespace, ds.Spec.Template.Spec.ServiceAccountName))
+	bin := os.Getenv("SPARKPLACE_BIN")
+	if bin == "" {
+		bin = filepath.Join(cp.Dir, "sparkplace")
+	}
+	proc, err := cp.StartProcess("sparkplace-chart-node-agent", bin, args, []string{"NODE_NAME=" + nodes.Items[0].Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node agent log:\n%s", proc.Tail(4000))
+		}
+		_ = proc.Stop(10 * time.Second)
+	})
+	var families map[string]*dto.MetricFamily
+	waitFor(ctx, t, "the node agent's metrics", func() bool {
+		resp, err := http.Get("http://" + metrics + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		families = scrape(ctx, t, "http://"+metrics+"/metrics")
+		return families["sparkplace_nodeagent_errors_total"] != nil
+	})
+	return families
 }
 
 // monitoringOn turns on every monitoring object of the chart.
