@@ -244,3 +244,49 @@ func TestZoneChoiceGolden(t *testing.T) {
 		}
 	}
 }
+
+// `policy eval --objects` counts what the webhook's caches count: a DaemonSet in the file takes its requests
+// from every node it runs on (here the spot nodes of us-east-1c, which its toleration admits).
+func TestObjectsDaemonSetsTakeCapacity(t *testing.T) {
+	objects := `
+apiVersion: v1
+kind: Node
+metadata:
+  name: spot-c
+  labels: {topology.kubernetes.io/zone: us-east-1c, eks.amazonaws.com/capacityType: SPOT, noderole: spark}
+spec:
+  taints:
+  - {key: noderole, value: spark, effect: NoSchedule}
+  - {key: spot, value: "true", effect: NoSchedule}
+status:
+  allocatable: {cpu: "16", memory: 128Gi}
+  conditions: [{type: Ready, status: "True"}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: node-agent, namespace: kube-system}
+spec:
+  selector: {matchLabels: {app: node-agent}}
+  template:
+    metadata: {labels: {app: node-agent}}
+    spec:
+      tolerations: [{operator: Exists}]
+      containers:
+      - name: agent
+        image: example.com/agent:1
+        resources: {requests: {cpu: 1500m, memory: 1Gi}}
+`
+	state, err := ObjectsState("cluster.yaml", []byte(objects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newZonePlacer(t, state, "")
+	pod := sizedDriver(t, 1, "8", "1")
+	if _, err := p.Place(context.Background(), pod, pod.Namespace, "CREATE"); err != nil {
+		t.Fatal(err)
+	}
+	e := explanation(t, pod)
+	if want := "free CPU by zone: us-east-1c=14500m"; len(e.Notes) == 0 || !strings.Contains(e.Notes[0], want) {
+		t.Errorf("notes %q, want one with %q", e.Notes, want)
+	}
+}
