@@ -63,7 +63,10 @@ moves_local_dirs if {
 	count(nvme_volumes) > 0
 }
 
-# Pods whose local dirs go to NVMe go to nodes that have it.
+# METADATA
+# title: nvme.nodes
+# description: |-
+#   Pods whose local dirs go to NVMe go to nodes that have it.
 node_selector[key] := value if {
 	moves_local_dirs
 	some key, value in cfg.nvme.nodeSelector
@@ -107,7 +110,10 @@ local_dirs_type := "ephemeral" if nvme_mode == "ephemeral"
 
 else := "hostPath"
 
-# local_dirs lists what moves (possibly nothing, so that Apply still reports the local dirs it leaves alone).
+# METADATA
+# title: nvme.hostpath-local-dirs
+# description: |-
+#   local_dirs lists what moves (possibly nothing, so that Apply still reports the local dirs it leaves alone).
 local_dirs := {"type": "hostPath", "path": cfg.nvme.hostPath, "volumes": nvme_volumes} if {
 	nvme_pod
 	count(local_dir_mounts) > 0
@@ -221,8 +227,11 @@ done`
 # local_dirs_mount is where the init container sees the pod's directory.
 local_dirs_mount := "/sparkplace/local-dirs"
 
-# The init container has what the script needs and nothing more: root with CAP_CHOWN only, no privilege
-# escalation, the runtime's seccomp profile, a read-only root filesystem, and only the pod's own directory.
+# METADATA
+# title: nvme.chown-init
+# description: |-
+#   The init container has what the script needs and nothing more: root with CAP_CHOWN only, no privilege
+#   escalation, the runtime's seccomp profile, a read-only root filesystem, and only the pod's own directory.
 init_containers := [{
 	"name": "sparkplace-chown-local-dirs",
 	"image": cfg.nvme.initImage,
