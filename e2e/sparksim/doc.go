@@ -3,5 +3,6 @@
 // BasicDriverFeatureStep, BasicExecutorFeatureStep and LocalDirsFeatureStep), and simulates a running
 // driver's ExecutorPodsAllocator: executor pods created one at a time, in batches of
 // spark.kubernetes.allocation.batch.size every spark.kubernetes.allocation.batch.delay. The sparkplace webhook
-// thus sees the traffic a real Spark driver sends, without a JVM.
+// thus sees the traffic a real Spark driver sends, without a JVM: cluster and client mode (a notebook pod
+// owning the executors, or no owner at all), and pod templates whose sidecars come before Spark's container.
 package sparksim

@@ -68,6 +68,14 @@ type App struct {
 	LocalDirsTmpfs bool
 	// ConfigMapSuffix names the conf ConfigMaps, spark-drv-<suffix>-conf-map and spark-exec-<suffix>-conf-map.
 	ConfigMapSuffix string
+	// ClientMode is --deploy-mode client (notebooks, spark-shell): the driver runs outside any
+	// spark-role=driver pod. DriverPodName is then spark.kubernetes.driver.pod.name, the pod the driver JVM
+	// runs in (see NotebookPod), which owns the executors; empty: the executors have no owner.
+	ClientMode    bool
+	DriverPodName string
+	// Sidecars are the other containers of a pod template (spark.kubernetes.{driver,executor}.podTemplateFile):
+	// Spark appends its own container after them, last.
+	Sidecars []corev1.Container
 }
 
 // NewApp returns a SparkPi-like application with Spark 3.5's defaults, a fresh application id and resource
@@ -107,6 +115,62 @@ func (a *App) WithDriverZone(zone string) *App {
 	return a
 }
 
+// InClientMode makes the app a client-mode one (a notebook's): no driver pod; the executors are owned by
+// the pod named notebook (see NotebookPod), or by nothing when it is empty.
+func (a *App) InClientMode(notebook string) *App {
+	a.ClientMode, a.DriverPodName = true, notebook
+	return a
+}
+
+// WithLogSidecar adds a pod-template sidecar before Spark's container, as a platform's template often does:
+// a log shipper running as its own user that reads Spark's first local dir.
+func (a *App) WithLogSidecar() *App {
+	uid := int64(10001)
+	a.Sidecars = append(a.Sidecars, corev1.Container{
+		Name:            "log-shipper",
+		Image:           "fluent/fluent-bit:3.2.4",
+		ImagePullPolicy: corev1.PullIfNotPresent,
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+		}},
+		SecurityContext: &corev1.SecurityContext{RunAsUser: &uid},
+		VolumeMounts:    []corev1.VolumeMount{{Name: "spark-local-dir-1", MountPath: "/spark-local", ReadOnly: true}},
+	})
+	return a
+}
+
+// NotebookPod is the pod a client-mode driver runs in (a Jupyter server), named App.DriverPodName: no Spark
+// labels, so the webhook does not place it; it lands wherever nodeSelector says.
+func (a *App) NotebookPod(nodeSelector map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: a.DriverPodName, Namespace: a.Namespace, Labels: map[string]string{
+			"app.kubernetes.io/name": "jupyter", "app.kubernetes.io/component": "notebook",
+		}},
+		Spec: corev1.PodSpec{
+			NodeSelector: nodeSelector,
+			Containers: []corev1.Container{{
+				Name: "notebook", Image: "quay.io/jupyter/pyspark-notebook:spark-3.5.3",
+				Ports:     []corev1.ContainerPort{{Name: "notebook", ContainerPort: 8888}, {Name: "spark-driver", ContainerPort: 7078}},
+				Resources: sparkResources(1, withOverhead(a.DriverMemoryMiB)),
+			}},
+		},
+	}
+}
+
+// SparkContainer returns Spark's own container of a pod: spark-kubernetes-driver or -executor, else the
+// last one (Spark appends its container after a template's).
+func SparkContainer(p *corev1.Pod) *corev1.Container {
+	for i := range p.Spec.Containers {
+		if n := p.Spec.Containers[i].Name; n == DriverContainer || n == ExecutorContainer {
+			return &p.Spec.Containers[i]
+		}
+	}
+	if len(p.Spec.Containers) == 0 {
+		return nil
+	}
+	return &p.Spec.Containers[len(p.Spec.Containers)-1]
+}
+
 // DriverName is the driver pod's name.
 func (a *App) DriverName() string { return a.ResourcePrefix + "-driver" }
 
@@ -140,7 +204,7 @@ func (a *App) DriverPod() *corev1.Pod {
 			RestartPolicy:      corev1.RestartPolicyNever,
 			ServiceAccountName: a.ServiceAccount,
 			NodeSelector:       withDefaults(a.DriverNodeSelector, a.NodeSelector),
-			Containers: []corev1.Container{{
+			Containers: append(a.sidecars(), corev1.Container{
 				Name:            DriverContainer,
 				Image:           a.Image,
 				ImagePullPolicy: corev1.PullIfNotPresent,
@@ -162,7 +226,7 @@ func (a *App) DriverPod() *corev1.Pod {
 					{Name: "spark-local-dir-1", MountPath: localDir},
 					{Name: "spark-conf-volume-driver", MountPath: "/opt/spark/conf"},
 				},
-			}},
+			}),
 			Volumes: []corev1.Volume{
 				a.localDirVolume(),
 				confVolume("spark-conf-volume-driver", "spark-drv-"+a.ConfigMapSuffix+"-conf-map"),
@@ -172,7 +236,8 @@ func (a *App) DriverPod() *corev1.Pod {
 }
 
 // ExecutorPod is executor id as the driver's ExecutorPodsAllocator creates it, owned by driver (which must
-// have been read back from the API server: the owner reference needs its UID). Resource profile 0.
+// have been read back from the API server: the owner reference needs its UID); nil for a client-mode
+// driver that runs in no pod. Resource profile 0.
 func (a *App) ExecutorPod(driver *corev1.Pod, id int) *corev1.Pod {
 	labels := withDefaults(a.ExecutorLabels, a.baseLabels(RoleExecutor))
 	labels[LabelExecID] = strconv.Itoa(id)
@@ -181,20 +246,28 @@ func (a *App) ExecutorPod(driver *corev1.Pod, id int) *corev1.Pod {
 	localDir := "/var/data/spark-" + uuid()
 	memory := withOverhead(a.ExecutorMemoryMiB)
 	controller := true
-	driverURL := fmt.Sprintf("spark://CoarseGrainedScheduler@%s.%s.svc:7078", a.DriverServiceName(), a.Namespace)
+	driverHost := a.DriverServiceName() + "." + a.Namespace + ".svc"
+	var owners []metav1.OwnerReference
+	if driver != nil {
+		owners = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: driver.Name, UID: driver.UID, Controller: &controller}}
+		if a.ClientMode { // spark.driver.host: the pod's IP
+			driverHost = driver.Status.PodIP
+		}
+	} else if a.ClientMode {
+		driverHost = "10.0.0.1" // the notebook host outside the cluster
+	}
+	driverURL := fmt.Sprintf("spark://CoarseGrainedScheduler@%s:7078", driverHost)
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name, Namespace: a.Namespace, Labels: labels, Annotations: copyMap(a.ExecutorAnnotations),
-			OwnerReferences: []metav1.OwnerReference{{
-				APIVersion: "v1", Kind: "Pod", Name: driver.Name, UID: driver.UID, Controller: &controller,
-			}},
+			OwnerReferences: owners,
 		},
 		Spec: corev1.PodSpec{
 			Hostname:           sanitize(name, 63),
 			RestartPolicy:      corev1.RestartPolicyNever,
 			ServiceAccountName: a.ServiceAccount,
 			NodeSelector:       withDefaults(a.ExecutorNodeSelector, a.NodeSelector),
-			Containers: []corev1.Container{{
+			Containers: append(a.sidecars(), corev1.Container{
 				Name:            ExecutorContainer,
 				Image:           a.Image,
 				ImagePullPolicy: corev1.PullIfNotPresent,
@@ -219,7 +292,7 @@ func (a *App) ExecutorPod(driver *corev1.Pod, id int) *corev1.Pod {
 					{Name: "spark-local-dir-1", MountPath: localDir},
 					{Name: "spark-conf-volume-exec", MountPath: "/opt/spark/conf"},
 				},
-			}},
+			}),
 			Volumes: []corev1.Volume{
 				a.localDirVolume(),
 				confVolume("spark-conf-volume-exec", "spark-exec-"+a.ConfigMapSuffix+"-conf-map"),
@@ -227,6 +300,15 @@ func (a *App) ExecutorPod(driver *corev1.Pod, id int) *corev1.Pod {
 		},
 	}
 	return pod
+}
+
+// sidecars are a copy of the template's other containers, which come before Spark's.
+func (a *App) sidecars() []corev1.Container {
+	out := make([]corev1.Container, len(a.Sidecars), len(a.Sidecars)+1)
+	for i := range a.Sidecars {
+		a.Sidecars[i].DeepCopyInto(&out[i])
+	}
+	return out
 }
 
 // localDirVolume is Spark's default scratch space: one emptyDir, spark-local-dir-1.
