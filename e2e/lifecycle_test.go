@@ -125,13 +125,19 @@ func TestWebhookDownFollowsFailurePolicy(t *testing.T) {
 // the series does not exist yet).
 func admissionCount(t *testing.T, w *framework.Webhook, role, result string) float64 {
 	t.Helper()
+	return webhookMetric(t, w, fmt.Sprintf(`sparkplace_admissions_total{result=%q,role=%q}`, result, role))
+}
+
+// webhookMetric reads one series (name{labels} as the exposition writes it, labels sorted) from the
+// webhook's /metrics; 0 when absent.
+func webhookMetric(t *testing.T, w *framework.Webhook, series string) float64 {
+	t.Helper()
 	text, err := w.Metrics(context.Background())
 	if err != nil {
 		t.Fatalf("metrics: %v", err)
 	}
-	prefix := fmt.Sprintf(`sparkplace_admissions_total{result=%q,role=%q} `, result, role)
 	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			var f float64
 			if _, err := fmt.Sscan(v, &f); err != nil {
 				t.Fatalf("metric line %q: %v", line, err)

@@ -18,6 +18,7 @@ const (
 	KwokNodeAnnotation = "kwok.x-k8s.io/node"
 
 	LabelZone                  = "topology.kubernetes.io/zone"
+	LabelZoneID                = "topology.k8s.aws/zone-id"
 	LabelRegion                = "topology.kubernetes.io/region"
 	LabelInstanceType          = "node.kubernetes.io/instance-type"
 	LabelHostname              = "kubernetes.io/hostname"
@@ -53,6 +54,12 @@ type Fleet struct {
 	Region string
 	Zones  []string
 	Groups []NodeGroup
+	// ZoneIDs, when set, label each zone's nodes with its AWS zone id (topology.k8s.aws/zone-id, e.g.
+	// use1-az4), as EKS does.
+	ZoneIDs map[string]string
+	// Unzoned leaves out the zone and region labels, as on bare metal or kubeadm clusters; Zones then only
+	// name the sets of nodes.
+	Unzoned bool
 }
 
 var (
@@ -116,21 +123,26 @@ func (f Fleet) Nodes() []*corev1.Node {
 	for _, zone := range f.Zones {
 		for _, g := range f.Groups {
 			for i := 1; i <= g.Count; i++ {
-				nodes = append(nodes, g.node(f.Region, zone, i))
+				nodes = append(nodes, f.node(g, zone, i))
 			}
 		}
 	}
 	return nodes
 }
 
-func (g NodeGroup) node(region, zone string, i int) *corev1.Node {
+func (f Fleet) node(g NodeGroup, zone string, i int) *corev1.Node {
 	name := fmt.Sprintf("%s-%s-%d", g.Name, zone, i)
 	labels := merge(g.Labels, map[string]string{
-		LabelZone: zone, LabelRegion: region, LabelHostname: name,
-		"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-		// The legacy zone label, still set by EKS and read by old tooling.
-		"failure-domain.beta.kubernetes.io/zone": zone,
+		LabelHostname: name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
 	})
+	if !f.Unzoned {
+		labels[LabelZone], labels[LabelRegion] = zone, f.Region
+		// The legacy zone label, still set by EKS and read by old tooling.
+		labels["failure-domain.beta.kubernetes.io/zone"] = zone
+	}
+	if id := f.ZoneIDs[zone]; id != "" {
+		labels[LabelZoneID] = id
+	}
 	if !g.Fargate {
 		labels[LabelInstanceType] = g.InstanceType
 		labels[LabelEKSNodeGroup] = g.Name
@@ -192,6 +204,16 @@ func (cp *ControlPlane) CreateFleet(ctx context.Context, f Fleet) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// DeleteFleet deletes the fleet's nodes (those already gone are fine).
+func (cp *ControlPlane) DeleteFleet(ctx context.Context, f Fleet) error {
+	for _, n := range f.Nodes() {
+		if err := cp.Client.CoreV1().Nodes().Delete(ctx, n.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete node %s: %w", n.Name, err)
+		}
+	}
+	return nil
 }
 
 // NodeSchedulable reports whether a node is Ready and no longer carries the not-ready taint.
