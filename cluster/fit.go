@@ -20,12 +20,20 @@ import (
 // Answers are remembered per set of constraints until a node changes, so the executors of one application
 // cost one scan of the nodes, not one each.
 func (s *State) Schedulable(pod *corev1.Pod) bool {
-	key := fitKey(pod)
+	return s.Remember(fitKey(pod), func() bool { return s.scan(pod) })
+}
+
+// maxRemembered bounds the answers remembered for one generation of nodes.
+const maxRemembered = 16384
+
+// Remember returns what compute returns for key, computing it once per generation of nodes: for answers
+// that depend only on key and on the nodes' labels, taints, cordons and readiness.
+func (s *State) Remember(key string, compute func() bool) bool {
 	s.mu.RLock()
 	gen := s.nodeGen
 	s.mu.RUnlock()
 	s.fitMu.Lock()
-	if s.fitGen != gen {
+	if s.fitGen != gen || len(s.fits) >= maxRemembered {
 		s.fitGen, s.fits = gen, map[string]bool{}
 	}
 	ok, known := s.fits[key]
@@ -33,7 +41,7 @@ func (s *State) Schedulable(pod *corev1.Pod) bool {
 	if known {
 		return ok
 	}
-	ok = s.scan(pod)
+	ok = compute()
 	s.fitMu.Lock()
 	if s.fitGen == gen {
 		s.fits[key] = ok

@@ -173,22 +173,32 @@ func (e *Engine) Decide(ctx context.Context, in *Input) (*placement.Decision, er
 
 // Decide evaluates this version for one pod; see Engine.Decide.
 func (v *Version) Decide(ctx context.Context, in *Input) (*placement.Decision, error) {
+	d, _, err := v.DecideKeyed(ctx, in)
+	return d, err
+}
+
+// InputKey identifies a policy input: equal inputs, equal keys. With the version's hash it identifies a
+// decision, so a caller can remember what it derived from one (see webhook.Placer).
+type InputKey = decisionKey
+
+// DecideKeyed is Decide, also returning the input's key.
+func (v *Version) DecideKeyed(ctx context.Context, in *Input) (*placement.Decision, InputKey, error) {
 	// The input's JSON is both the cache key and, on a miss, Rego's input. goccy/go-json writes what
 	// encoding/json writes (map keys sorted) in about a third of the time, and this runs on every admission.
 	raw, err := gojson.Marshal(in)
 	if err != nil {
-		return nil, fmt.Errorf("encoding policy input: %w", err)
+		return nil, InputKey{}, fmt.Errorf("encoding policy input: %w", err)
 	}
 	key := cacheKey(raw)
 	if d, ok := v.cache.get(key); ok {
-		return copyDecision(d), nil
+		return copyDecision(d), key, nil
 	}
 	d, err := v.eval(ctx, raw, v.timeout)
 	if err != nil {
-		return nil, err
+		return nil, key, err
 	}
 	v.cache.add(key, d)
-	return copyDecision(d), nil
+	return copyDecision(d), key, nil
 }
 
 func (v *Version) eval(ctx context.Context, raw []byte, timeout time.Duration) (*placement.Decision, error) {

@@ -101,10 +101,10 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 			out.Input.ZoneChoice = &policies.ZoneChoice{Zone: steer.choice.Zone, Reason: steer.choice.Reason}
 		}
 	}
-	d, err := p.decide(ctx, policy, out.Input)
-	if err == nil && role == RoleExecutor && p.zoneTermUnmeetable(pod, d, zc.TopologyKey) {
+	d, key, err := p.decide(ctx, policy, out.Input)
+	if err == nil && role == RoleExecutor && p.zoneTermUnmeetable(policy, key, pod, d, zc.TopologyKey) {
 		out.Input.Zone.Unschedulable = true
-		if d, err = p.decide(ctx, policy, out.Input); err == nil && p.zoneTermUnmeetable(pod, d, zc.TopologyKey) {
+		if d, key, err = p.decide(ctx, policy, out.Input); err == nil && p.zoneTermUnmeetable(policy, key, pod, d, zc.TopologyKey) {
 			out.Unsatisfiable = true
 			if p.Metrics != nil {
 				p.Metrics.UnsatisfiableTerms.Inc()
@@ -115,8 +115,9 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 		err = &PolicyError{Err: err}
 	} else {
 		out.Decision = d
-		if gerr := policy.Guardrails().Validate(d); gerr != nil {
-			err = &PolicyError{Guardrail: true, Err: gerr}
+		// A decision is a function of the input (and bundle): validate it once, not for every executor.
+		if !p.Cluster.Remember("guardrails\x00"+policy.Hash()+string(key[:]), func() bool { return policy.Guardrails().Validate(d) == nil }) {
+			err = &PolicyError{Guardrail: true, Err: policy.Guardrails().Validate(d)}
 		}
 	}
 	var notes []string
@@ -142,13 +143,13 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	return out, nil
 }
 
-func (p *Placer) decide(ctx context.Context, policy *policies.Version, in *policies.Input) (*placement.Decision, error) {
+func (p *Placer) decide(ctx context.Context, policy *policies.Version, in *policies.Input) (*placement.Decision, policies.InputKey, error) {
 	start := time.Now()
-	d, err := policy.Decide(ctx, in)
+	d, key, err := policy.DecideKeyed(ctx, in)
 	if p.Metrics != nil {
 		p.Metrics.PolicyLatency.Observe(time.Since(start).Seconds())
 	}
-	return d, err
+	return d, key, err
 }
 
 // executorFacts finds the executor's driver and the zone it should follow: the topology label of the
@@ -176,7 +177,13 @@ func (p *Placer) executorFacts(ctx context.Context, namespace string, pod *corev
 
 // zoneTermUnmeetable reports whether d gives the pod a required zone term (node affinity on key, or pod
 // affinity with key as topology key) that leaves it no schedulable node, when without it the pod has one.
-func (p *Placer) zoneTermUnmeetable(pod *corev1.Pod, d *placement.Decision, key string) bool {
+// The input determines the decision and the pod's constraints, so the answer is remembered per input (and
+// bundle) until a node changes: the executors of an application cost one check.
+func (p *Placer) zoneTermUnmeetable(policy *policies.Version, in policies.InputKey, pod *corev1.Pod, d *placement.Decision, key string) bool {
+	return p.Cluster.Remember(policy.Hash()+string(in[:]), func() bool { return p.unmeetable(pod, d, key) })
+}
+
+func (p *Placer) unmeetable(pod *corev1.Pod, d *placement.Decision, key string) bool {
 	isZoneReq := func(r corev1.NodeSelectorRequirement) bool { return r.Key == key }
 	isZoneTerm := func(t corev1.PodAffinityTerm) bool { return t.TopologyKey == key }
 	if !slices.ContainsFunc(d.NodeAffinity, isZoneReq) && !slices.ContainsFunc(d.PodAffinity, isZoneTerm) {
