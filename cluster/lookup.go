@@ -175,6 +175,8 @@ type PendingExecutor struct {
 	// Pinned is true when the pod carries a required zone term (node affinity on the topology key, or pod
 	// affinity with it as topology key).
 	Pinned bool
+	// Strictness is the pod's LabelZoneStrictness; empty when it has none.
+	Strictness string
 }
 
 // PendingExecutors lists the executors the scheduler marked unschedulable (PodScheduled False, reason
@@ -189,7 +191,7 @@ func (s *State) PendingExecutors(key string) []PendingExecutor {
 		}
 		out = append(out, PendingExecutor{
 			Namespace: p.Namespace, Name: p.Name, App: p.Labels[LabelAppID], UID: p.UID,
-			Created: p.CreationTimestamp.Time, Pinned: RequiresZone(p, key),
+			Created: p.CreationTimestamp.Time, Pinned: RequiresZone(p, key), Strictness: p.Labels[LabelZoneStrictness],
 		})
 	}
 	slices.SortFunc(out, func(a, b PendingExecutor) int {

@@ -19,6 +19,9 @@ const (
 	// policy on every executor admitted relaxed, so every webhook replica (and a restarted one) learns the
 	// application is relaxed from its cache.
 	LabelZoneRelaxed = "sparkplace.io/zone-relaxed"
+	// LabelZoneStrictness is set by the policy on an executor it pins to a zone: the strictness it was
+	// admitted under, "strict" or "bounded-<bound>" (e.g. bounded-2m), which the relaxer holds it to.
+	LabelZoneStrictness = "sparkplace.io/zone-strictness"
 )
 
 // SparkPodSelector selects the pods the cache holds: spark-role=driver|executor.

@@ -151,6 +151,9 @@ func newEngine(t testing.TB, opts Options) *Engine {
 // cmpQuantities compares resource quantities by value (a parsed "10m" and a decoded one differ in cache fields).
 var cmpQuantities = cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })
 
+// boundedPin is the label of an executor pinned to its zone under the default zone.mode and bound.
+var boundedPin = map[string]string{"sparkplace.io/zone-strictness": "bounded-2m"}
+
 func TestDecide(t *testing.T) {
 	cases := map[string]struct {
 		opts  Options
@@ -178,6 +181,7 @@ func TestDecide(t *testing.T) {
 		"spot executor with known driver zone": {
 			input: makeInput("executor").profile("spot").driverZone("us-east-1a").obj(),
 			want: &placement.Decision{
+				Labels:                    boundedPin,
 				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
 				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
 				NodeAffinity:              zoneA,
@@ -188,6 +192,7 @@ func TestDecide(t *testing.T) {
 		"spot executor without driver zone falls back to pod affinity": {
 			input: makeInput("executor").profile("spot").obj(),
 			want: &placement.Decision{
+				Labels:                    boundedPin,
 				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
 				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
 				PodAffinity:               driverAffinity,
@@ -207,6 +212,7 @@ func TestDecide(t *testing.T) {
 		"on-demand executor from the namespace label": {
 			input: makeInput("executor").namespaceProfile("on-demand").driverZone("us-east-1a").obj(),
 			want: &placement.Decision{
+				Labels:       boundedPin,
 				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark"},
 				Tolerations:  []corev1.Toleration{isolationToleration},
 				NodeAffinity: zoneA,
@@ -216,6 +222,7 @@ func TestDecide(t *testing.T) {
 		"on-demand executor without driver zone": {
 			input: makeInput("executor").profile("on-demand").obj(),
 			want: &placement.Decision{
+				Labels:       boundedPin,
 				NodeSelector: map[string]string{"eks.amazonaws.com/capacityType": "ON_DEMAND", "noderole": "spark"},
 				Tolerations:  []corev1.Toleration{isolationToleration},
 				PodAffinity:  driverAffinity,
@@ -236,6 +243,7 @@ func TestDecide(t *testing.T) {
 		"nvme executor with known driver zone, EMR uid": {
 			input: makeInput("executor").profile("nvme").driverZone("us-east-1a").localDirs().runAs(999, 65534).obj(),
 			want: &placement.Decision{
+				Labels:                    boundedPin,
 				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark", "disk": "nvme"},
 				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
 				NodeAffinity:              zoneA,
@@ -249,6 +257,7 @@ func TestDecide(t *testing.T) {
 		"nvme executor without driver zone and without local dirs: no NVMe to ask for": {
 			input: makeInput("executor").profile("nvme").obj(),
 			want: &placement.Decision{
+				Labels:                    boundedPin,
 				NodeSelector:              map[string]string{"eks.amazonaws.com/capacityType": "SPOT", "noderole": "spark"},
 				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
 				PodAffinity:               driverAffinity,
@@ -297,6 +306,7 @@ func TestDecide(t *testing.T) {
 			opts:  Options{ConfigFile: "testdata/karpenter.yaml"},
 			input: makeInput("executor").profile("spot").driverZone("us-east-1a").obj(),
 			want: &placement.Decision{
+				Labels:                    boundedPin,
 				NodeSelector:              map[string]string{"karpenter.sh/capacity-type": "spot", "noderole": "spark"},
 				Tolerations:               []corev1.Toleration{isolationToleration, spotToleration},
 				NodeAffinity:              zoneA,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -86,7 +87,7 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 	counts := map[string]int{ReasonZone: 0, ReasonCapacity: 0}
 	type app struct{ namespace, id string }
 	stranded := map[app][]cluster.PendingExecutor{}
-	var overdue []app
+	var apps []app
 	now := r.o.Now()
 	for _, p := range pending {
 		if !p.Pinned {
@@ -96,7 +97,7 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 		counts[ReasonZone]++
 		a := app{p.Namespace, p.App}
 		if len(stranded[a]) == 0 {
-			overdue = append(overdue, a)
+			apps = append(apps, a)
 		}
 		stranded[a] = append(stranded[a], p)
 	}
@@ -104,32 +105,46 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 		r.o.Pending.WithLabelValues(reason).Set(float64(n))
 	}
 	r.o.State.ForgetRelaxed(forgetAfter)
-	if zone.Mode != policies.ZoneBounded {
-		return
-	}
-	for _, a := range overdue {
-		execs := stranded[a]
-		oldest := execs[0].Created
-		for _, p := range execs {
-			if p.Created.Before(oldest) {
-				oldest = p.Created
+	for _, a := range apps {
+		var due []cluster.PendingExecutor
+		for _, p := range stranded[a] {
+			if bound, ok := boundOf(p, zone); ok && now.Sub(p.Created) >= bound {
+				due = append(due, p)
 			}
 		}
-		if a.id == "" || now.Sub(oldest) < zone.Bound {
+		if a.id == "" || len(due) == 0 {
 			continue
 		}
 		if r.o.State.Relaxed(a.namespace, a.id) == "" {
 			r.o.Relaxations.WithLabelValues(ReasonCapacity).Inc()
 			r.o.Log.Info("relaxing the zone pin of an application whose executors waited past the bound",
-				"namespace", a.namespace, "app", a.id, "executors", len(execs), "waited", now.Sub(oldest).Round(time.Second), "bound", zone.Bound)
+				"namespace", a.namespace, "app", a.id, "executors", len(due))
 		}
 		r.o.State.Relax(a.namespace, a.id, ReasonCapacity)
-		for _, p := range execs {
+		// Every pinned executor of the application waits in the same full zone: replace them all.
+		for _, p := range stranded[a] {
+			if _, ok := boundOf(p, zone); !ok {
+				continue
+			}
 			if err := r.replace(ctx, p); err != nil {
 				r.o.Log.Error(err, "replacing a stranded executor", "namespace", p.Namespace, "pod", p.Name)
 			}
 		}
 	}
+}
+
+// boundOf is how long a pinned executor may wait: the strictness it was admitted under (its label), else
+// the configuration's; ok is false when it is held strictly.
+func boundOf(p cluster.PendingExecutor, zone policies.ZoneConfig) (time.Duration, bool) {
+	switch s := p.Strictness; {
+	case s == string(policies.ZoneStrict):
+		return 0, false
+	case strings.HasPrefix(s, string(policies.ZoneBounded)+"-"):
+		if d, err := time.ParseDuration(strings.TrimPrefix(s, string(policies.ZoneBounded)+"-")); err == nil {
+			return d, true
+		}
+	}
+	return zone.Bound, zone.Mode == policies.ZoneBounded
 }
 
 // replace labels a stranded executor relaxed (so every replica's cache learns the application is) and

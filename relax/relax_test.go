@@ -41,6 +41,11 @@ func executor(app, name string, age time.Duration, pinned bool) *corev1.Pod {
 	return p
 }
 
+func withStrictness(p *corev1.Pod, s string) *corev1.Pod {
+	p.Labels[cluster.LabelZoneStrictness] = s
+	return p
+}
+
 // recorder is the Relaxer's client: it records what was patched and deleted.
 type recorder struct {
 	client.Writer
@@ -94,6 +99,20 @@ func TestSweep(t *testing.T) {
 			pods:        []*corev1.Pod{executor("app-a", "a-exec-3", time.Hour, true), executor("app-b", "b-exec-1", time.Hour, true)},
 			wantRelaxed: map[string]string{"app-a": "", "app-b": ""},
 			wantPending: map[string]float64{ReasonZone: 2, ReasonCapacity: 0},
+		},
+		"an executor admitted strict stays strict under a bounded config": {
+			mode:        policies.ZoneBounded,
+			pods:        []*corev1.Pod{withStrictness(executor("app-a", "a-exec-3", time.Hour, true), "strict")},
+			wantRelaxed: map[string]string{"app-a": ""},
+			wantPending: map[string]float64{ReasonZone: 1, ReasonCapacity: 0},
+		},
+		"an executor admitted bounded keeps its bound under a strict config": {
+			mode:            policies.ZoneStrict,
+			pods:            []*corev1.Pod{withStrictness(executor("app-a", "a-exec-3", 20*time.Second, true), "bounded-10s")},
+			wantCalls:       []string{relaxedLabel("a-exec-3"), "delete a-exec-3 uid uid-a-exec-3"},
+			wantRelaxed:     map[string]string{"app-a": "capacity"},
+			wantRelaxations: 1,
+			wantPending:     map[string]float64{ReasonZone: 1, ReasonCapacity: 0},
 		},
 		"executors without a zone pin wait on capacity, which relaxing cannot help": {
 			mode:        policies.ZoneBounded,

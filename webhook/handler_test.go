@@ -81,13 +81,13 @@ func TestHandle(t *testing.T) {
 		"spot executor follows its driver's zone": {
 			request:     executor(""),
 			wantAllowed: true,
-			wantPaths:   []string{"/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/topologySpreadConstraints", "/metadata/annotations"},
+			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/topologySpreadConstraints", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleExecutor,
 		},
 		"nvme executor gets hostPath volumes and the chown init container": {
 			request:     executor("nvme"),
 			wantAllowed: true,
-			wantPaths:   []string{"/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/volumes", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
+			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/volumes", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleExecutor,
 		},
 		"fargate driver gets the profile label and Fargate selector only": {

@@ -61,6 +61,7 @@ test_spot_executor_decision if {
 			{"key": "spot", "operator": "Equal", "value": "true", "effect": "NoSchedule"},
 		],
 		"nodeAffinity": [{"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["us-east-1a"]}],
+		"labels": {"sparkplace.io/zone-strictness": "bounded-2m"},
 		"topologySpreadConstraints": [{
 			"maxSkew": 1, "topologyKey": "node.kubernetes.io/instance-type", "whenUnsatisfiable": "ScheduleAnyway",
 			"labelSelector": {"matchLabels": {"spark-app-selector": "spark-0123456789abcdef0123456789abcdef", "spark-role": "executor"}},

@@ -49,6 +49,23 @@ preferred_node_affinity contains term if {
 	term := {"weight": 100, "preference": {"matchExpressions": [{"key": zone_key, "operator": "In", "values": [zone_value]}]}}
 }
 
+# A pinned executor carries the strictness it was admitted under, so the relaxer (in any replica, under any
+# later config) holds it to that: "strict", or "bounded-<bound>".
+labels["sparkplace.io/zone-strictness"] := zone_strictness if {
+	zone_executor
+	zone_required
+	zone_pinned
+}
+
+zone_strictness := "strict" if zone_mode == "strict"
+
+zone_strictness := sprintf("bounded-%s", [cfg.zone.bound]) if zone_mode == "bounded"
+
+# zone_pinned: a required zone term is added (a known zone, or a pod affinity term).
+zone_pinned if zone_value
+
+zone_pinned if zone_term
+
 rules contains "zone.executor-follows-driver" if {
 	zone_executor
 	zone_required
