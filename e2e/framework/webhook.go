@@ -76,7 +76,9 @@ func (cp *ControlPlane) StartWebhook(ctx context.Context, opts WebhookOptions) (
 	if opts.TimeoutSeconds == 0 {
 		opts.TimeoutSeconds = 10
 	}
-	dir := filepath.Join(cp.Dir, "webhook")
+	// Each webhook its own certificate files: webhooks started side by side (tests running in parallel)
+	// must not reload each other's half-written ones.
+	dir := filepath.Join(cp.Dir, "webhook-"+opts.Name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("webhook directory: %w", err)
 	}
