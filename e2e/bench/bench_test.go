@@ -62,10 +62,11 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	t.Logf("cluster ready in %s", time.Since(start).Round(time.Millisecond))
-	report, err := Run(ctx, env, parts...)
-	if err != nil {
-		t.Fatal(err)
+	report, runErr := Run(ctx, env, parts...)
+	if report == nil {
+		t.Fatal(runErr)
 	}
+	// What was measured before a failure is still reported.
 	checkReport(t, report)
 
 	dir := os.Getenv("SPARKPLACE_BENCH_REPORT")
@@ -93,6 +94,9 @@ func TestCluster(t *testing.T) {
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, ReportFile))
 	t.Logf("report in %s:\n%s", dir, md)
+	if runErr != nil {
+		t.Fatal(runErr)
+	}
 }
 
 // checkReport asserts what holds whatever the machine's speed.

@@ -64,8 +64,13 @@ func ecdfPlot(title string, all []series) (*plot.Plot, error) {
 	p.Title.Text = title
 	p.X.Label.Text = "pod create latency, ms (log scale)"
 	p.Y.Label.Text = "share of creates at or below"
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	for _, s := range all {
+		if len(s.latencies) > 0 { // a log axis needs values (a panel may have none: a run of some parts only)
+			p.X.Scale = plot.LogScale{}
+			p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+			break
+		}
+	}
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Legend.Left, p.Legend.Top = false, false
 	p.Legend.XOffs, p.Legend.YOffs = -vg.Millimeter*2, vg.Millimeter*2

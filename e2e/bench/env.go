@@ -189,13 +189,15 @@ func (e *Env) newNamespace(ctx context.Context, purpose string, v Variant) (stri
 func (e *Env) deleteNamespace(ctx context.Context, name string) error {
 	zero := int64(0)
 	pods := e.Client.CoreV1().Pods(name)
-	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil {
+	// A thousand bound pods may take the API server longer than its request timeout; it goes on deleting them.
+	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil &&
+		!apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) {
 		return fmt.Errorf("delete pods of %s: %w", name, err)
 	}
 	if err := e.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", name, err)
 	}
-	return poll(ctx, 5*time.Minute, "deletion of namespace "+name, func(ctx context.Context) (bool, error) {
+	return poll(ctx, 10*time.Minute, "deletion of namespace "+name, func(ctx context.Context) (bool, error) {
 		_, err := e.Client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), nil
 	})

@@ -228,8 +228,8 @@ func (r *Report) burstSection(b *strings.Builder) {
 func (r *Report) schedSection(b *strings.Builder) {
 	s := r.Scale
 	fmt.Fprintf(b, "## Scheduling\n\n"+
-		"%d repetitions, interleaved: %d drivers with %d executors each, the executors created held by a scheduling gate and then "+
-		"released at once; the rate is executors bound by kube-scheduler per second, from the first release to the last binding. "+
+		"%d repetitions, interleaved: %d running drivers with %d executors each, the executors created while kube-scheduler is "+
+		"paused (SIGSTOP); the rate is executors bound per second from its resumption to the last binding. "+
 		"The executors carry sparkplace's placement as admitted in the burst; *no zone rule* drops its zone requirement; "+
 		"*EMR pod affinity* replaces it with EMR on EKS's recipe (a required pod affinity to the driver, topology key zone).\n\n",
 		s.SchedReps, s.SchedDrivers, s.SchedExecutors)

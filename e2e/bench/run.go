@@ -61,6 +61,12 @@ func Run(ctx context.Context, e *Env, parts ...string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		r.Wall = time.Since(r.Started)
+		if m, lerr := load.end(); lerr == nil {
+			r.Machine = m
+		}
+	}()
 	if want[PartCreate] {
 		if r.Creates, err = e.MeasureCreates(ctx); err != nil {
 			return r, err
@@ -86,10 +92,6 @@ func Run(ctx context.Context, e *Env, parts ...string) (*Report, error) {
 		}
 		e.Logf("memory: RSS %.0f MB, heap %.0f MiB; executor create p99 %s, admission p99 %s",
 			r.Memory.RSS/1e6, r.Memory.Heap/(1<<20), r.Memory.CreateP99, r.Memory.AdmissionP99)
-	}
-	r.Wall = time.Since(r.Started)
-	if r.Machine, err = load.end(); err != nil {
-		return r, err
 	}
 	return r, nil
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/sparkplace/sparkplace/e2e/framework"
@@ -31,17 +31,13 @@ const (
 // SchedVariants in the report's column order.
 var SchedVariants = []SchedVariant{SchedNodeAffinity, SchedNoZone, SchedPodAffinity}
 
-// schedulingGate holds the executors back until all exist, so that the scheduler, not the creates, sets the pace.
-const schedulingGate = "bench.sparkplace.io/hold"
-
 // SchedRound is one variant's scheduling measurement in one repetition.
 type SchedRound struct {
 	Variant SchedVariant
 	Rep     int
-	// Pods executors were released at once; Wall is the time from the first release to the last binding,
-	// Release the time the releases took.
-	Pods          int
-	Wall, Release time.Duration
+	// Pods executors were waiting when kube-scheduler resumed; Wall is the time from then to the last binding.
+	Pods int
+	Wall time.Duration
 	// InDriverZone counts executors bound in their driver's zone.
 	InDriverZone int
 }
@@ -60,8 +56,8 @@ func (e *Env) MeasureScheduling(ctx context.Context, placements map[string]ZoneP
 			if err != nil {
 				return rounds, fmt.Errorf("scheduling measurement, repetition %d, %s: %w", rep+1, v, err)
 			}
-			e.Logf("scheduling rep %d %-25s %d executors bound in %s (%.0f/s), released in %s, %d in their driver's zone",
-				rep+1, v, r.Pods, r.Wall.Round(time.Millisecond), r.PodsPerSecond(), r.Release.Round(time.Millisecond), r.InDriverZone)
+			e.Logf("scheduling rep %d %-25s %d executors bound in %s (%.0f/s), %d in their driver's zone",
+				rep+1, v, r.Pods, r.Wall.Round(time.Millisecond), r.PodsPerSecond(), r.InDriverZone)
 			rounds = append(rounds, *r)
 		}
 	}
@@ -106,11 +102,29 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 				withoutZone(p)
 				withDriverPodAffinity(p, app.ID)
 			}
-			p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: schedulingGate}}
 			executors = append(executors, p)
 			driverZone[p.Name] = zone
 		}
 	}
+	// kube-scheduler is paused while the executors are created, so that all wait when it resumes and it, not
+	// the creates (nor releasing them one API call at a time), sets the pace.
+	scheduler := e.CP.Process("kube-scheduler").Pid()
+	if err := syscall.Kill(scheduler, syscall.SIGSTOP); err != nil {
+		return nil, fmt.Errorf("pause kube-scheduler: %w", err)
+	}
+	resumed := false
+	resume := func() error {
+		if resumed {
+			return nil
+		}
+		resumed = true
+		return syscall.Kill(scheduler, syscall.SIGCONT)
+	}
+	defer func() {
+		if rerr := resume(); err == nil && rerr != nil {
+			err = fmt.Errorf("resume kube-scheduler: %w", rerr)
+		}
+	}()
 	errs := parallel(len(executors), e.Scale.Clients, func(i int) error {
 		_, err := e.Client.CoreV1().Pods(ns).Create(ctx, executors[i], metav1.CreateOptions{})
 		return err
@@ -127,16 +141,11 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	defer stopWatch()
 	go bound.run(watchCtx, e, ns, list.ResourceVersion)
 
-	release := []byte(`[{"op":"remove","path":"/spec/schedulingGates"}]`)
 	start := time.Now()
-	errs = parallel(len(executors), e.Scale.Clients, func(i int) error {
-		_, err := e.Client.CoreV1().Pods(ns).Patch(ctx, executors[i].Name, types.JSONPatchType, release, metav1.PatchOptions{})
-		return err
-	})
-	r := &SchedRound{Variant: v, Rep: rep, Pods: len(executors), Release: time.Since(start)}
-	if n, err := firstError(errs); n > 0 {
-		return nil, fmt.Errorf("%d executors not released: %w", n, err)
+	if err := resume(); err != nil {
+		return nil, fmt.Errorf("resume kube-scheduler: %w", err)
 	}
+	r := &SchedRound{Variant: v, Rep: rep, Pods: len(executors)}
 	last, nodes, err := bound.wait(ctx, 10*time.Minute)
 	if err != nil {
 		return nil, err
