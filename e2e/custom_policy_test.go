@@ -50,9 +50,14 @@ func TestCustomPolicyParametersReload(t *testing.T) {
 	write(data, fmt.Sprintf("teams: {byNamespace: {%s: data-platform}}\n", ns))
 	write(config, "custom: {teams: {costCenter: cc-42}}\n")
 
+	// The guardrails allow the policy's example.com/ labels (the defaults allow sparkplace.io/ only).
+	guardrails, err := filepath.Abs(filepath.Join("..", "policies", "testdata", "custom-guardrails.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	w, err := cp.StartWebhook(ctx, framework.WebhookOptions{
 		Command:           main.Command(),
-		Args:              []string{"--policy-dir", dir, "--config", config},
+		Args:              []string{"--policy-dir", dir, "--config", config, "--guardrails", guardrails},
 		Name:              "sparkplace-custom-policy",
 		WebhookName:       "custom-policy.sparkplace.io",
 		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
@@ -83,7 +88,7 @@ func TestCustomPolicyParametersReload(t *testing.T) {
 
 	write(data, fmt.Sprintf("teams: {byNamespace: {%s: ingest}}\n", ns))
 	write(config, "custom: {teams: {costCenter: cc-7}}\n")
-	waitForBundle(t, w, policies.Options{PolicyDir: dir, ConfigFile: config})
+	waitForBundle(t, w, policies.Options{PolicyDir: dir, ConfigFile: config, GuardrailsFile: guardrails})
 	check(driverLabels("custom-after"), "ingest", "cc-7")
 }
 
