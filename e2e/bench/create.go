@@ -188,8 +188,12 @@ func (e *Env) precomputePatches(ctx context.Context, pods []*corev1.Pod) error {
 		// What the storage layer sets after admission: the webhook never sees these.
 		admitted.UID, admitted.CreationTimestamp, admitted.Generation, admitted.ResourceVersion = "", metav1.Time{}, 0, ""
 		admitted.Status = corev1.PodStatus{}
-		patches[i], err = e.sparkplacePatch(ctx, admitted)
-		return err
+		// On a loaded machine a policy evaluation may pass its deadline: ask again, the patch is what matters.
+		for attempt := 1; ; attempt++ {
+			if patches[i], err = e.sparkplacePatch(ctx, admitted); err == nil || attempt == 3 {
+				return err
+			}
+		}
 	})
 	if n, err := firstError(errs); n > 0 {
 		return fmt.Errorf("%d patches not computed: %w", n, err)
