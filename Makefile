@@ -16,9 +16,14 @@ help: ## List the targets.
 build: ## Build bin/sparkplace.
 	go build -o bin/sparkplace ./cmd/sparkplace
 
+.PHONY: generate
+generate: ## Regenerate deep-copy code and CRD manifests (manifests/base/crds) from jobs/api with controller-gen.
+	hack/generate.sh
+
 .PHONY: lint
-lint: lint-rego ## go vet, gofmt must have nothing to change, lint-rego, and helm lint --strict of the chart (Helm's Go SDK).
+lint: lint-rego ## go vet, gofmt must have nothing to change, generated files must be up to date, lint-rego, and helm lint --strict of the chart (Helm's Go SDK).
 	go vet ./...
+	hack/generate.sh --verify
 	go run ./hack/helmlint charts/sparkplace
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$unformatted" ]]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 
