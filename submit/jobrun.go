@@ -1,45 +1,41 @@
 package submit
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
 )
 
-// State is an EMR job-run state.
-type State string
+// State is an emr-containers job-run state.
+type State = v1alpha1.JobRunState
 
-// The job-run states of emr-containers, in the order a run moves through them.
+// The job-run states, as the API types define them.
 const (
-	StatePending       State = "PENDING"        // accepted, driver not created yet
-	StateSubmitted     State = "SUBMITTED"      // driver pod created, driver container not running yet
-	StateRunning       State = "RUNNING"        // driver container running
-	StateCompleted     State = "COMPLETED"      // driver container exited 0
-	StateFailed        State = "FAILED"         // driver container exited non-zero, or the run could not start
-	StateCancelPending State = "CANCEL_PENDING" // cancel asked, driver pod still terminating
-	StateCancelled     State = "CANCELLED"      // driver pod gone after a cancel
+	StatePending       = v1alpha1.StatePending
+	StateSubmitted     = v1alpha1.StateSubmitted
+	StateRunning       = v1alpha1.StateRunning
+	StateCompleted     = v1alpha1.StateCompleted
+	StateFailed        = v1alpha1.StateFailed
+	StateCancelPending = v1alpha1.StateCancelPending
+	StateCancelled     = v1alpha1.StateCancelled
 )
 
 // States lists every state, for flag validation.
-var States = []State{StatePending, StateSubmitted, StateRunning, StateCompleted, StateFailed, StateCancelPending, StateCancelled}
-
-// Terminal reports whether no further transition can happen.
-func (s State) Terminal() bool {
-	return s == StateCompleted || s == StateFailed || s == StateCancelled
-}
+var States = v1alpha1.States
 
 // Failure reasons of emr-containers.
 const (
-	FailureInternalError      = "INTERNAL_ERROR"
-	FailureUserError          = "USER_ERROR"
-	FailureValidationError    = "VALIDATION_ERROR"
-	FailureClusterUnavailable = "CLUSTER_UNAVAILABLE"
+	FailureInternalError      = v1alpha1.FailureInternalError
+	FailureUserError          = v1alpha1.FailureUserError
+	FailureValidationError    = v1alpha1.FailureValidationError
+	FailureClusterUnavailable = v1alpha1.FailureClusterUnavailable
 )
 
-// JobRun is DescribeJobRun's jobRun, as stored and as printed.
+// JobRun is DescribeJobRun's jobRun: the emr-containers view of a v1alpha1.JobRun.
 type JobRun struct {
 	ID                     string                  `json:"id"`
 	Name                   string                  `json:"name,omitempty"`
@@ -59,74 +55,58 @@ type JobRun struct {
 	Tags                   map[string]string       `json:"tags,omitempty"`
 }
 
-// Labels and annotations sparkplace puts on what it creates.
+// Labels sparkplace puts on what it creates.
 const (
 	LabelJobRunID         = "sparkplace.io/job-run-id"
 	LabelVirtualClusterID = "sparkplace.io/virtual-cluster-id"
 	LabelProfile          = "sparkplace.io/profile"
-	// LabelKind tells sparkplace's own records (job runs) apart from the Spark objects.
-	LabelKind = "sparkplace.io/kind"
-	// LabelState mirrors the record's state so `jobs list --state` is a label selector.
-	LabelState     = "sparkplace.io/state"
-	labelManagedBy = "app.kubernetes.io/managed-by"
-	managedBy      = "sparkplace"
-	kindJobRun     = "job-run"
-
-	annotationDriverPod    = "sparkplace.io/driver-pod"
-	annotationSparkAppID   = "sparkplace.io/spark-app-id"
-	annotationRequestHash  = "sparkplace.io/request-hash"
-	annotationStartTimeout = "sparkplace.io/job-start-timeout"
-
-	recordKey = "jobRun.json"
+	labelManagedBy        = "app.kubernetes.io/managed-by"
+	managedBy             = "sparkplace"
 )
 
-// recordName is the job run's record ConfigMap: it outlives the driver pod, so state survives a cancel.
-func recordName(jobRunID string) string { return "sparkplace-jobrun-" + jobRunID }
-
-// record is a job run's stored form.
-type record struct {
-	cm  *corev1.ConfigMap
-	run JobRun
+// ViewJobRun is the emr-containers view of a run. It reads only the object: a run whose cancel was asked
+// and not yet carried out shows CANCEL_PENDING.
+func ViewJobRun(r *v1alpha1.JobRun, region, accountID string) JobRun {
+	req := r.Spec.Request
+	state := r.CurrentState()
+	if r.Spec.Cancel && !state.Terminal() {
+		state = StateCancelPending
+	}
+	run := JobRun{
+		ID:                     r.Name,
+		Name:                   req.Name,
+		VirtualClusterID:       req.VirtualClusterID,
+		ARN:                    jobRunARN(region, accountID, req.VirtualClusterID, r.Name),
+		State:                  state,
+		ClientToken:            req.ClientToken,
+		ExecutionRoleARN:       req.ExecutionRoleARN,
+		ReleaseLabel:           req.ReleaseLabel,
+		ConfigurationOverrides: req.ConfigurationOverrides,
+		JobDriver:              req.JobDriver,
+		CreatedAt:              r.CreationTimestamp.UTC(),
+		CreatedBy:              r.Spec.CreatedBy,
+		StateDetails:           r.Status.StateDetails,
+		FailureReason:          r.Status.FailureReason,
+		Tags:                   req.Tags,
+	}
+	if f := r.Status.FinishedAt; f != nil {
+		t := f.UTC()
+		run.FinishedAt = &t
+	}
+	return run
 }
 
-func newRecordConfigMap(namespace string, run JobRun, annotations map[string]string) (*corev1.ConfigMap, error) {
-	cm := &corev1.ConfigMap{
-		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
-		ObjectMeta: metav1.ObjectMeta{
-			Name:      recordName(run.ID),
-			Namespace: namespace,
-			Labels: map[string]string{
-				LabelJobRunID:         run.ID,
-				LabelVirtualClusterID: run.VirtualClusterID,
-				LabelKind:             kindJobRun,
-				labelManagedBy:        managedBy,
-			},
-			Annotations: annotations,
-		},
-	}
-	if err := setRecordRun(cm, run); err != nil {
-		return nil, err
-	}
-	return cm, nil
+func jobRunARN(region, account, vc, id string) string {
+	return fmt.Sprintf("arn:aws:emr-containers:%s:%s:/virtualclusters/%s/jobruns/%s",
+		firstNonEmpty(region, "us-east-1"), firstNonEmpty(account, "000000000000"), vc, id)
 }
 
-func setRecordRun(cm *corev1.ConfigMap, run JobRun) error {
-	data, err := json.MarshalIndent(run, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding job run %s: %w", run.ID, err)
-	}
-	if cm.Data == nil {
-		cm.Data = map[string]string{}
-	}
-	cm.Data[recordKey] = string(data)
-	cm.Labels[LabelState] = string(run.State)
-	return nil
-}
-
-func readRecord(cm *corev1.ConfigMap) (*record, error) {
-	var run JobRun
-	if err := json.Unmarshal([]byte(cm.Data[recordKey]), &run); err != nil {
-		return nil, fmt.Errorf("reading job-run record %s/%s: %w", cm.Namespace, cm.Name, err)
-	}
-	return &record{cm: cm, run: run}, nil
+// requestHash identifies a request so that a reused clientToken with a different body is refused.
+func requestHash(req *StartJobRunRequest) string {
+	c := *req
+	c.ClientToken = ""
+	// Marshalling plain strings, maps and slices cannot fail.
+	data, _ := json.Marshal(c)
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:16])
 }

@@ -6,6 +6,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
 )
 
 // requestBuilder makes StartJobRun requests for tests, starting from a valid Spark 3.5 Scala job.
@@ -83,7 +85,7 @@ func TestPlan(t *testing.T) {
 			wantLabels: map[string]string{
 				"spark-app-selector": "spark-6ae6783f4fbde91b6eb88b73a48ed247", "spark-role": "driver",
 				"spark-app-name": "sales-rollup", "spark-version": "3.5.3",
-				LabelJobRunID: jobRunID("awlrqupqxuy81jws3c0q2ik81", "token-1"), LabelVirtualClusterID: "awlrqupqxuy81jws3c0q2ik81",
+				LabelJobRunID: JobRunID("awlrqupqxuy81jws3c0q2ik81", "token-1"), LabelVirtualClusterID: "awlrqupqxuy81jws3c0q2ik81",
 			},
 			check: func(t *testing.T, p *Plan) { wantMemory(t, p, "1408Mi") },
 		},
@@ -123,7 +125,7 @@ func TestPlan(t *testing.T) {
 				r := makeRequest().Classification("spark-log4j2", map[string]string{"rootLogger.level": "warn"}).Obj()
 				r.ConfigurationOverrides.ApplicationConfiguration = append(r.ConfigurationOverrides.ApplicationConfiguration, Configuration{
 					Classification: "spark-env",
-					Configurations: []Configuration{{Classification: "export", Properties: map[string]string{"PYSPARK_PYTHON": "/usr/bin/python3"}}},
+					Configurations: []v1alpha1.NestedConfiguration{{Classification: "export", Properties: map[string]string{"PYSPARK_PYTHON": "/usr/bin/python3"}}},
 				})
 				return r
 			}(),
@@ -160,14 +162,11 @@ func TestPlan(t *testing.T) {
 				wantMemory(t, p, "2048Mi")
 			},
 		},
-		"a named service account is used as is, without RBAC objects": {
+		"a named service account is used as is, and none is created for it": {
 			req: makeRequest().Classification("spark-defaults", map[string]string{"spark.kubernetes.authenticate.driver.serviceAccountName": "spark-prod"}).Obj(),
 			check: func(t *testing.T, p *Plan) {
-				if p.ServiceAccount != nil || p.DriverPod.Spec.ServiceAccountName != "spark-prod" {
-					t.Errorf("service account = %s, planned SA %v", p.DriverPod.Spec.ServiceAccountName, p.ServiceAccount)
-				}
-				if len(p.Objects()) != 4 {
-					t.Errorf("objects = %d, want record, pod, configmap, service", len(p.Objects()))
+				if p.CreateServiceAccount || p.ServiceAccount != "spark-prod" || p.DriverPod.Spec.ServiceAccountName != "spark-prod" {
+					t.Errorf("service account = %s, planned %q (create %v)", p.DriverPod.Spec.ServiceAccountName, p.ServiceAccount, p.CreateServiceAccount)
 				}
 			},
 		},

@@ -7,60 +7,21 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
 )
 
-// StartJobRunRequest is the body of emr-containers StartJobRun, field for field, so the JSON users already
-// have (CLI --cli-input-json, boto3, Airflow's EmrContainerOperator) is accepted unchanged.
-type StartJobRunRequest struct {
-	Name                     string                    `json:"name,omitempty"`
-	VirtualClusterID         string                    `json:"virtualClusterId,omitempty"`
-	ClientToken              string                    `json:"clientToken,omitempty"`
-	ExecutionRoleARN         string                    `json:"executionRoleArn,omitempty"`
-	ReleaseLabel             string                    `json:"releaseLabel,omitempty"`
-	JobDriver                *JobDriver                `json:"jobDriver,omitempty"`
-	ConfigurationOverrides   *ConfigurationOverrides   `json:"configurationOverrides,omitempty"`
-	RetryPolicyConfiguration *RetryPolicyConfiguration `json:"retryPolicyConfiguration,omitempty"`
-	JobTemplateID            string                    `json:"jobTemplateId,omitempty"`
-	JobTemplateParameters    map[string]string         `json:"jobTemplateParameters,omitempty"`
-	Tags                     map[string]string         `json:"tags,omitempty"`
-}
-
-// JobDriver holds exactly one driver kind, as in the API.
-type JobDriver struct {
-	SparkSubmitJobDriver *SparkSubmitJobDriver `json:"sparkSubmitJobDriver,omitempty"`
-	SparkSQLJobDriver    *SparkSQLJobDriver    `json:"sparkSqlJobDriver,omitempty"`
-}
-
-// SparkSubmitJobDriver is what spark-submit gets: the application resource, its arguments and the options.
-type SparkSubmitJobDriver struct {
-	EntryPoint            string   `json:"entryPoint"`
-	EntryPointArguments   []string `json:"entryPointArguments,omitempty"`
-	SparkSubmitParameters string   `json:"sparkSubmitParameters,omitempty"`
-}
-
-// SparkSQLJobDriver is accepted by the API but not run by sparkplace (it needs EMR's spark-sql launcher).
-type SparkSQLJobDriver struct {
-	EntryPoint         string `json:"entryPoint,omitempty"`
-	SparkSQLParameters string `json:"sparkSqlParameters,omitempty"`
-}
-
-// ConfigurationOverrides carries the classifications; monitoring is accepted and reported as not applied.
-type ConfigurationOverrides struct {
-	ApplicationConfiguration []Configuration `json:"applicationConfiguration,omitempty"`
-	MonitoringConfiguration  json.RawMessage `json:"monitoringConfiguration,omitempty"`
-}
-
-// Configuration is one classification block; nested configurations are used by spark-env's "export".
-type Configuration struct {
-	Classification string            `json:"classification"`
-	Properties     map[string]string `json:"properties,omitempty"`
-	Configurations []Configuration   `json:"configurations,omitempty"`
-}
-
-// RetryPolicyConfiguration is accepted for compatibility; sparkplace runs each job run once.
-type RetryPolicyConfiguration struct {
-	MaxAttempts int `json:"maxAttempts"`
-}
+// The request types are the API types' (a JobRun's spec holds the request as sent).
+type (
+	StartJobRunRequest       = v1alpha1.JobRunRequest
+	JobDriver                = v1alpha1.JobDriver
+	SparkSubmitJobDriver     = v1alpha1.SparkSubmitJobDriver
+	SparkSQLJobDriver        = v1alpha1.SparkSQLJobDriver
+	ConfigurationOverrides   = v1alpha1.ConfigurationOverrides
+	Configuration            = v1alpha1.Configuration
+	MonitoringConfiguration  = v1alpha1.MonitoringConfiguration
+	RetryPolicyConfiguration = v1alpha1.RetryPolicyConfiguration
+)
 
 // StartJobRunResponse is what StartJobRun returns and what `sparkplace submit` prints.
 type StartJobRunResponse struct {

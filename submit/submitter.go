@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/big"
 	"strings"
+	"time"
 
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,8 +15,14 @@ import (
 
 // Options configure a Submitter.
 type Options struct {
-	// Client talks to the cluster. Required, except for DryRun.
+	// Client talks to the cluster as the caller, so Kubernetes RBAC on JobRuns and VirtualClusters decides
+	// what the caller may do. Required, except for DryRun.
 	Client client.Client
+	// Directory finds a virtual cluster's namespace from its id and reads namespace labels; the API server
+	// reads them with its own identity (tenants may not list every namespace). Defaults to Client.
+	Directory client.Reader
+	// ProtectedNamespaces can never back a virtual cluster (sparkplace's own namespace, besides kube-*).
+	ProtectedNamespaces []string
 	// Clock stamps submissions and state changes. Defaults to the real clock.
 	Clock clock.PassiveClock
 	// Random supplies ids. Defaults to crypto/rand.
@@ -55,6 +62,9 @@ func New(opts Options) *Submitter {
 	if opts.ClusterName == "" {
 		opts.ClusterName = "sparkplace"
 	}
+	if opts.Directory == nil && opts.Client != nil {
+		opts.Directory = opts.Client
+	}
 	if opts.Releases.Region == "" {
 		opts.Releases.Region = opts.Region
 	}
@@ -66,6 +76,14 @@ func (s *Submitter) client() (client.Client, error) {
 		return nil, fmt.Errorf("no Kubernetes client configured")
 	}
 	return s.opts.Client, nil
+}
+
+// PlanOptions are the submitter's settings as the controller plans with them (without Now and Random,
+// which the controller takes from each run).
+func (s *Submitter) PlanOptions() PlanOptions {
+	opts := s.planOptions()
+	opts.Now, opts.Random = time.Time{}, nil
+	return opts
 }
 
 func (s *Submitter) planOptions() PlanOptions {
@@ -95,9 +113,9 @@ func (s *Submitter) randomID(n int) (string, error) {
 	return b.String(), nil
 }
 
-// jobRunID derives the id from the virtual cluster and the client token, so the record's name is the
+// JobRunID derives the id from the virtual cluster and the client token, so the JobRun's name is the
 // idempotency key: a second StartJobRun with the same token collides on create instead of racing.
-func jobRunID(virtualClusterID, clientToken string) string {
+func JobRunID(virtualClusterID, clientToken string) string {
 	sum := sha256.Sum256([]byte(virtualClusterID + "\x00" + clientToken))
 	id := new(big.Int).SetBytes(sum[:]).Text(36)
 	for len(id) < jobRunIDLength {

@@ -2,26 +2,49 @@ package submit
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
 )
 
-// newCluster returns a fake cluster with one registered virtual cluster and a submitter for it.
-func newCluster(t *testing.T) (client.Client, *Submitter, *VirtualCluster) {
+func testScheme(t *testing.T) *runtime.Scheme {
 	t.Helper()
-	c := fake.NewClientBuilder().WithScheme(scheme.Scheme).Build()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// openNamespace is a namespace the platform team opened to virtual clusters.
+func openNamespace(name string) *corev1.Namespace {
+	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{v1alpha1.LabelVirtualClustersAllowed: "true"}}}
+}
+
+// newCluster returns a fake cluster with one registered virtual cluster on "sales" and a submitter for it.
+func newCluster(t *testing.T, objs ...client.Object) (client.Client, *Submitter, *VirtualCluster) {
+	t.Helper()
+	c := fake.NewClientBuilder().WithScheme(testScheme(t)).
+		WithStatusSubresource(&v1alpha1.JobRun{}, &v1alpha1.VirtualCluster{}).
+		WithObjects(append(objs, openNamespace("sales"), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kube-system"}})...).
+		Build()
 	s := newTestSubmitter(c)
 	vc, err := s.CreateVirtualCluster(context.Background(), "sales-analytics", "sales")
 	if err != nil {
@@ -35,8 +58,8 @@ func objectsIn(t *testing.T, c client.Client, namespace string) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
 	for kind, list := range map[string]client.ObjectList{
-		"Pod": &corev1.PodList{}, "ConfigMap": &corev1.ConfigMapList{}, "Service": &corev1.ServiceList{},
-		"ServiceAccount": &corev1.ServiceAccountList{}, "Role": &rbacv1.RoleList{}, "RoleBinding": &rbacv1.RoleBindingList{},
+		"JobRun": &v1alpha1.JobRunList{}, "Pod": &corev1.PodList{}, "ConfigMap": &corev1.ConfigMapList{},
+		"Service": &corev1.ServiceList{}, "ServiceAccount": &corev1.ServiceAccountList{},
 	} {
 		if err := c.List(context.Background(), list, client.InNamespace(namespace)); err != nil {
 			t.Fatal(err)
@@ -48,14 +71,14 @@ func objectsIn(t *testing.T, c client.Client, namespace string) map[string]int {
 	return counts
 }
 
-func TestStartJobRunCreatesSparkSubmitsObjects(t *testing.T) {
+func TestStartJobRunCreatesOnlyTheJobRun(t *testing.T) {
 	c, s, vc := newCluster(t)
 	ctx := context.Background()
 	sub, err := s.StartJobRun(ctx, makeRequest().VC(vc.ID).Obj())
 	if err != nil {
 		t.Fatalf("StartJobRun: %v", err)
 	}
-	wantID := jobRunID(vc.ID, "token-1")
+	wantID := JobRunID(vc.ID, "token-1")
 	want := StartJobRunResponse{
 		ID: wantID, Name: "sales-rollup", VirtualClusterID: vc.ID,
 		ARN: "arn:aws:emr-containers:us-west-2:152324983118:/virtualclusters/" + vc.ID + "/jobruns/" + wantID,
@@ -63,26 +86,23 @@ func TestStartJobRunCreatesSparkSubmitsObjects(t *testing.T) {
 	if diff := cmp.Diff(want, sub.Response); diff != "" {
 		t.Errorf("response (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]int{"Pod": 1, "ConfigMap": 2, "Service": 1, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1}, objectsIn(t, c, "sales")); diff != "" {
+	// The controller creates the driver's objects; the submitter only the run.
+	if diff := cmp.Diff(map[string]int{"JobRun": 1}, objectsIn(t, c, "sales")); diff != "" {
 		t.Errorf("objects (-want +got):\n%s", diff)
 	}
-	var pod corev1.Pod
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: "spark-" + wantID + "-driver"}, &pod); err != nil {
-		t.Fatalf("driver pod: %v", err)
+	var run v1alpha1.JobRun
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: wantID}, &run); err != nil {
+		t.Fatal(err)
 	}
-	var svc corev1.Service
-	if err := c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: "spark-" + wantID + "-driver-svc"}, &svc); err != nil {
-		t.Fatalf("driver service: %v", err)
+	if run.Spec.Request.VirtualClusterID != vc.ID || run.Spec.Request.ClientToken != "token-1" || run.Labels[LabelVirtualClusterID] != vc.ID {
+		t.Errorf("JobRun spec/labels = %+v %v", run.Spec.Request, run.Labels)
 	}
-	if got := svc.OwnerReferences; len(got) != 1 || got[0].UID != pod.UID || got[0].Name != pod.Name {
-		t.Errorf("service owner = %v, want the driver pod %s/%s", got, pod.Name, pod.UID)
-	}
-	run, err := s.DescribeJobRun(ctx, vc.ID, wantID)
+	got, err := s.DescribeJobRun(ctx, vc.ID, wantID)
 	if err != nil {
 		t.Fatalf("DescribeJobRun: %v", err)
 	}
-	if run.State != StateSubmitted {
-		t.Errorf("state = %s, want SUBMITTED", run.State)
+	if got.State != StatePending {
+		t.Errorf("state = %s, want PENDING", got.State)
 	}
 }
 
@@ -104,17 +124,9 @@ func TestStartJobRunClientTokenIsIdempotent(t *testing.T) {
 	if diff := cmp.Diff(before, objectsIn(t, c, "sales")); diff != "" {
 		t.Errorf("the second submission created objects (-before +after):\n%s", diff)
 	}
-	runs, err := s.ListJobRuns(ctx, ListJobRunsOptions{VirtualClusterID: vc.ID})
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("ListJobRuns = %d runs, %v; want 1", len(runs), err)
-	}
-
 	_, err = s.StartJobRun(ctx, makeRequest().VC(vc.ID).Token("nightly-2026-11-02").Params("--class com.acme.sales.Other").Obj())
 	if !IsValidation(err) || !strings.Contains(err.Error(), "already used") {
 		t.Errorf("same token, different request: err = %v, want a validation error", err)
-	}
-	if diff := cmp.Diff(before, objectsIn(t, c, "sales")); diff != "" {
-		t.Errorf("the conflicting submission created objects (-before +after):\n%s", diff)
 	}
 }
 
@@ -186,68 +198,81 @@ func TestBadInputCreatesNothing(t *testing.T) {
 	}
 }
 
-func TestJobRunLifecycle(t *testing.T) {
-	running := corev1.ContainerStatus{Name: driverContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}
-	exited := func(code int32, reason string) corev1.ContainerStatus {
-		return corev1.ContainerStatus{Name: driverContainerName, State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
-			ExitCode: code, Reason: reason, FinishedAt: metav1.NewTime(submittedAt.Add(10 * time.Minute)),
-		}}}
+// TestPolicyRefusals: a run asking for more than its virtual cluster allows is refused, naming the rule,
+// and nothing is created.
+func TestPolicyRefusals(t *testing.T) {
+	conf := func(kv ...string) *StartJobRunRequest {
+		props := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			props[kv[i]] = kv[i+1]
+		}
+		return makeRequest().Classification("spark-defaults", props).Obj()
+	}
+	strict := v1alpha1.VirtualClusterPolicy{
+		AllowedImages:          []string{"123456789012.dkr.ecr.*.amazonaws.com/spark/*"},
+		AllowedExecutionRoles:  []string{"arn:aws:iam::152324983118:role/sales-*"},
+		AllowedServiceAccounts: []string{"spark-sales"},
 	}
 	cases := map[string]struct {
-		phase       corev1.PodPhase
-		status      *corev1.ContainerStatus
-		wantState   State
-		wantReason  string
-		wantDetails string
+		policy   v1alpha1.VirtualClusterPolicy
+		req      *StartJobRunRequest
+		wantRule string // "" means accepted
 	}{
-		"driver running":          {phase: corev1.PodRunning, status: &running, wantState: StateRunning},
-		"driver exited 0":         {phase: corev1.PodSucceeded, status: ptr(exited(0, "Completed")), wantState: StateCompleted},
-		"driver exited 1":         {phase: corev1.PodFailed, status: ptr(exited(1, "Error")), wantState: StateFailed, wantReason: FailureUserError, wantDetails: "driver container spark-kubernetes-driver exited with code 1 (Error)"},
-		"driver OOM killed":       {phase: corev1.PodFailed, status: ptr(exited(137, "OOMKilled")), wantState: StateFailed, wantReason: FailureUserError, wantDetails: "driver container spark-kubernetes-driver exited with code 137 (OOMKilled)"},
-		"exit code before phase":  {phase: corev1.PodRunning, status: ptr(exited(0, "Completed")), wantState: StateCompleted},
-		"image pull back-off":     {phase: corev1.PodPending, status: &corev1.ContainerStatus{Name: driverContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}, wantState: StateSubmitted, wantDetails: "driver container waiting: ImagePullBackOff"},
-		"evicted without an exit": {phase: corev1.PodFailed, wantState: StateFailed, wantReason: FailureClusterUnavailable, wantDetails: "driver pod failed"},
+		"default policy: the release image":         {req: makeRequest().Obj()},
+		"default policy: another image":             {req: conf("spark.kubernetes.container.image", "evil/spark:latest"), wantRule: "allowedImages"},
+		"default policy: another executor image":    {req: conf("spark.kubernetes.executor.container.image", "evil/spark:latest"), wantRule: "allowedImages"},
+		"default policy: a named service account":   {req: conf("spark.kubernetes.authenticate.driver.serviceAccountName", "clusterrole-aggregation-controller"), wantRule: "allowedServiceAccounts"},
+		"default policy: executors named elsewhere": {req: conf("spark.kubernetes.authenticate.executor.serviceAccountName", "default"), wantRule: "allowedServiceAccounts"},
+		"default policy: hostPath of /":             {req: conf("spark.kubernetes.driver.volumes.hostPath.root.mount.path", "/host", "spark.kubernetes.driver.volumes.hostPath.root.options.path", "/"), wantRule: "allowedVolumeTypes"},
+		"default policy: executor nfs":              {req: conf("spark.kubernetes.executor.volumes.nfs.data.mount.path", "/data"), wantRule: "allowedVolumeTypes"},
+		"default policy: a claim":                   {req: conf("spark.kubernetes.driver.volumes.persistentVolumeClaim.data.mount.path", "/data", "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.options.claimName", "sales-data")},
+		"default policy: an executor pod template":  {req: conf("spark.kubernetes.executor.podTemplateFile", "s3://acme/exec.yaml"), wantRule: "allowedVolumeTypes"},
+		"strict policy: an allowed image": {policy: strict, req: func() *StartJobRunRequest {
+			r := conf("spark.kubernetes.container.image", "123456789012.dkr.ecr.us-west-2.amazonaws.com/spark/sales:3.5")
+			r.ExecutionRoleARN = "arn:aws:iam::152324983118:role/sales-etl"
+			return r
+		}()},
+		"strict policy: the release image": {policy: strict, req: func() *StartJobRunRequest {
+			r := makeRequest().Obj()
+			r.ExecutionRoleARN = "arn:aws:iam::152324983118:role/sales-etl"
+			return r
+		}(), wantRule: "allowedImages"},
+		"strict policy: another team's role": {policy: strict, req: conf("spark.kubernetes.container.image", "123456789012.dkr.ecr.us-west-2.amazonaws.com/spark/sales:3.5"), wantRule: "allowedExecutionRoles"},
+		"strict policy: an allowed service account": {policy: strict, req: func() *StartJobRunRequest {
+			r := conf("spark.kubernetes.container.image", "123456789012.dkr.ecr.us-west-2.amazonaws.com/spark/sales:3.5", "spark.kubernetes.authenticate.driver.serviceAccountName", "spark-sales")
+			r.ExecutionRoleARN = "arn:aws:iam::152324983118:role/sales-etl"
+			return r
+		}()},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			c, s, vc := newCluster(t)
 			ctx := context.Background()
-			sub, err := s.StartJobRun(ctx, makeRequest().VC(vc.ID).Obj())
-			if err != nil {
+			var obj v1alpha1.VirtualCluster
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: vc.ID}, &obj); err != nil {
 				t.Fatal(err)
 			}
-			setDriverStatus(t, c, "spark-"+sub.Response.ID+"-driver", tc.phase, tc.status)
-			run, err := s.DescribeJobRun(ctx, "", sub.Response.ID)
-			if err != nil {
+			obj.Spec.Policy = tc.policy
+			if err := c.Update(ctx, &obj); err != nil {
 				t.Fatal(err)
 			}
-			got := [3]string{string(run.State), run.FailureReason, run.StateDetails}
-			if want := [3]string{string(tc.wantState), tc.wantReason, tc.wantDetails}; got != want {
-				t.Errorf("state, reason, details = %q, want %q", got, want)
+			tc.req.VirtualClusterID = vc.ID
+			_, err := s.StartJobRun(ctx, tc.req)
+			var perr *PolicyError
+			switch {
+			case tc.wantRule == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantRule == "":
+				return
+			case !errors.As(err, &perr) || perr.Rule != tc.wantRule || !IsValidation(err):
+				t.Fatalf("err = %v, want a validation error naming rule %s", err, tc.wantRule)
+			case !strings.Contains(err.Error(), tc.wantRule):
+				t.Errorf("message %q does not name the rule", err)
 			}
-			if run.State.Terminal() != (run.FinishedAt != nil) {
-				t.Errorf("finishedAt = %v for state %s", run.FinishedAt, run.State)
-			}
-			listed, err := s.ListJobRuns(ctx, ListJobRunsOptions{States: []State{tc.wantState}})
-			if err != nil || len(listed) != 1 || listed[0].ID != sub.Response.ID {
-				t.Errorf("ListJobRuns(state %s) = %v, %v", tc.wantState, listed, err)
+			if got := objectsIn(t, c, "sales"); len(got) != 0 {
+				t.Errorf("a refused run left objects behind: %v", got)
 			}
 		})
-	}
-}
-
-func setDriverStatus(t *testing.T, c client.Client, name string, phase corev1.PodPhase, status *corev1.ContainerStatus) {
-	t.Helper()
-	var pod corev1.Pod
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "sales", Name: name}, &pod); err != nil {
-		t.Fatal(err)
-	}
-	pod.Status.Phase = phase
-	if status != nil {
-		pod.Status.ContainerStatuses = []corev1.ContainerStatus{*status}
-	}
-	if err := c.Status().Update(context.Background(), &pod); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -258,24 +283,20 @@ func TestCancelJobRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	executor := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "sales-rollup-4f1e-exec-1", Namespace: "sales", Labels: map[string]string{
-		"spark-app-selector": appIDOf(t, c, sub.Response.ID), "spark-role": "executor",
-	}}}
-	if err := c.Create(ctx, executor); err != nil {
-		t.Fatal(err)
-	}
-	setDriverStatus(t, c, "spark-"+sub.Response.ID+"-driver", corev1.PodRunning, &corev1.ContainerStatus{Name: driverContainerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
-
 	cancelled, err := s.CancelJobRun(ctx, vc.ID, sub.Response.ID)
 	if err != nil {
 		t.Fatalf("CancelJobRun: %v", err)
 	}
-	if cancelled.State != StateCancelled || cancelled.FinishedAt == nil {
-		t.Errorf("state = %s (finished %v), want CANCELLED", cancelled.State, cancelled.FinishedAt)
+	if cancelled.State != StateCancelPending {
+		t.Errorf("state = %s, want CANCEL_PENDING until the controller has deleted the driver", cancelled.State)
 	}
-	var pods corev1.PodList
-	if err := c.List(ctx, &pods, client.InNamespace("sales")); err != nil || len(pods.Items) != 0 {
-		t.Errorf("pods left after cancel: %d, %v", len(pods.Items), err)
+	var run v1alpha1.JobRun
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: sub.Response.ID}, &run); err != nil || !run.Spec.Cancel {
+		t.Fatalf("spec.cancel = %v, %v; want true", run.Spec.Cancel, err)
+	}
+	run.Status.State = StateCancelled
+	if err := c.Status().Update(ctx, &run); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.CancelJobRun(ctx, vc.ID, sub.Response.ID); !IsValidation(err) {
 		t.Errorf("cancelling a cancelled run: err = %v, want a validation error", err)
@@ -285,23 +306,58 @@ func TestCancelJobRun(t *testing.T) {
 	}
 }
 
-func appIDOf(t *testing.T, c client.Client, id string) string {
-	t.Helper()
-	var cm corev1.ConfigMap
-	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "sales", Name: recordName(id)}, &cm); err != nil {
+// TestReadsDoNotWrite: listing and describing work for a caller who may only read.
+func TestReadsDoNotWrite(t *testing.T) {
+	c, s, vc := newCluster(t)
+	ctx := context.Background()
+	sub, err := s.StartJobRun(ctx, makeRequest().VC(vc.ID).Obj())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return cm.Annotations[annotationSparkAppID]
+	denied := errors.New("read-only caller")
+	readOnly := interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+		Create: func(context.Context, client.WithWatch, client.Object, ...client.CreateOption) error { return denied },
+		Update: func(context.Context, client.WithWatch, client.Object, ...client.UpdateOption) error { return denied },
+		Patch: func(context.Context, client.WithWatch, client.Object, client.Patch, ...client.PatchOption) error {
+			return denied
+		},
+		Delete: func(context.Context, client.WithWatch, client.Object, ...client.DeleteOption) error { return denied },
+		SubResourceUpdate: func(context.Context, client.Client, string, client.Object, ...client.SubResourceUpdateOption) error {
+			return denied
+		},
+	})
+	reader := newTestSubmitter(readOnly)
+	if runs, err := reader.ListJobRuns(ctx, ListJobRunsOptions{VirtualClusterID: vc.ID}); err != nil || len(runs) != 1 {
+		t.Errorf("ListJobRuns = %v, %v", runs, err)
+	}
+	if _, err := reader.DescribeJobRun(ctx, vc.ID, sub.Response.ID); err != nil {
+		t.Errorf("DescribeJobRun: %v", err)
+	}
+	if vcs, err := reader.ListVirtualClusters(ctx); err != nil || len(vcs) != 1 {
+		t.Errorf("ListVirtualClusters = %v, %v", vcs, err)
+	}
 }
 
 func TestVirtualClusters(t *testing.T) {
-	c, s, vc := newCluster(t)
+	c, s, vc := newCluster(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unlabelled"}}, openNamespace("sparkplace"))
 	ctx := context.Background()
 	if len(vc.ID) != virtualClusterIDLength || strings.Trim(vc.ID, "0123456789abcdefghijklmnopqrstuvwxyz") != "" {
 		t.Errorf("id %q is not 25 characters of [0-9a-z]", vc.ID)
 	}
-	if _, err := s.CreateVirtualCluster(ctx, "again", "sales"); !IsValidation(err) {
-		t.Errorf("second virtual cluster on one namespace: err = %v, want a validation error", err)
+	s.opts.ProtectedNamespaces = []string{"sparkplace"}
+	for ns, want := range map[string]string{
+		"kube-system": "system namespace",
+		"sparkplace":  "system namespace",
+		"unlabelled":  "not open to virtual clusters: the platform team labels it sparkplace.io/virtual-clusters=true",
+		"missing":     "does not exist",
+		"sales":       "already virtual cluster",
+	} {
+		if _, err := s.CreateVirtualCluster(ctx, "again", ns); !IsValidation(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("virtual cluster on %s: err = %v, want a validation error saying %q", ns, err, want)
+		}
+	}
+	if again, err := s.CreateVirtualCluster(ctx, "sales-analytics", "sales"); err != nil || again.ID != vc.ID {
+		t.Errorf("retried create = %v, %v; want the existing %s", again, err, vc.ID)
 	}
 	if _, err := s.StartJobRun(ctx, makeRequest().VC(vc.ID).Obj()); err != nil {
 		t.Fatal(err)
@@ -309,34 +365,35 @@ func TestVirtualClusters(t *testing.T) {
 	if _, err := s.DeleteVirtualCluster(ctx, vc.ID); !IsValidation(err) || !strings.Contains(err.Error(), "active job runs") {
 		t.Errorf("deleting with an active run: err = %v, want a validation error", err)
 	}
-	if _, err := s.CancelJobRun(ctx, vc.ID, jobRunID(vc.ID, "token-1")); err != nil {
-		t.Fatal(err)
-	}
+	finish(t, c, vc.ID, JobRunID(vc.ID, "token-1"), StateCompleted)
 	deleted, err := s.DeleteVirtualCluster(ctx, vc.ID)
-	if err != nil || deleted.State != VirtualClusterTerminated {
-		t.Fatalf("DeleteVirtualCluster = %v, %v", deleted, err)
+	if err != nil || deleted.State != VirtualClusterTerminating {
+		t.Fatalf("DeleteVirtualCluster = %v, %v; want TERMINATING until the controller has looked", deleted, err)
 	}
 	if _, err := s.StartJobRun(ctx, makeRequest().VC(vc.ID).Token("token-2").Obj()); !IsValidation(err) {
-		t.Errorf("submitting to a terminated virtual cluster: err = %v, want a validation error", err)
+		t.Errorf("submitting to a terminating virtual cluster: err = %v, want a validation error", err)
 	}
-	running, err := s.ListVirtualClusters(ctx, VirtualClusterRunning)
-	if err != nil || len(running) != 0 {
-		t.Errorf("running virtual clusters = %v, %v; want none", running, err)
+	var obj v1alpha1.VirtualCluster
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: vc.ID}, &obj); err != nil {
+		t.Fatal(err)
+	}
+	obj.Status.State = VirtualClusterTerminated
+	if err := c.Status().Update(ctx, &obj); err != nil {
+		t.Fatal(err)
 	}
 	again, err := s.CreateVirtualCluster(ctx, "sales-analytics-v2", "sales")
 	if err != nil {
-		t.Fatalf("re-registering a terminated namespace: %v", err)
+		t.Fatalf("re-registering a namespace whose virtual cluster is terminated: %v", err)
 	}
-	var ns corev1.Namespace
-	if err := c.Get(ctx, client.ObjectKey{Name: "sales"}, &ns); err != nil || ns.Labels[LabelVirtualClusterID] != again.ID {
-		t.Errorf("namespace label = %v, %v; want %s", ns.Labels, err, again.ID)
+	if _, err := s.DescribeJobRun(ctx, again.ID, JobRunID(vc.ID, "token-1")); !IsNotFound(err) {
+		t.Errorf("the old cluster's run found under the new id: err = %v", err)
 	}
 	got, err := s.DescribeVirtualCluster(ctx, again.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &VirtualCluster{
-		ID: again.ID, Name: "sales-analytics-v2", State: VirtualClusterRunning, CreatedAt: submittedAt,
+		ID: again.ID, Name: "sales-analytics-v2", State: VirtualClusterRunning,
 		ARN:               "arn:aws:emr-containers:us-west-2:152324983118:/virtualclusters/" + again.ID,
 		ContainerProvider: ContainerProvider{ID: "sparkplace", Type: "EKS", Info: ContainerInfo{EKSInfo: EKSInfo{Namespace: "sales"}}},
 	}
@@ -345,40 +402,15 @@ func TestVirtualClusters(t *testing.T) {
 	}
 }
 
-func TestObserveJobStartTimeout(t *testing.T) {
-	run := JobRun{ID: "x", State: StateSubmitted, CreatedAt: submittedAt}
-	unschedulable := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{{
-		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/12 nodes are available: 12 Insufficient memory.",
-	}}}}
-	pulling := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending, ContainerStatuses: []corev1.ContainerStatus{{
-		Name: driverContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff"}},
-	}}}}
-	cases := map[string]struct {
-		pod   *corev1.Pod
-		after time.Duration
-		want  observation
-	}{
-		"unschedulable within the timeout stays SUBMITTED": {
-			pod: unschedulable, after: 14 * time.Minute,
-			want: observation{state: StateSubmitted, details: "driver pod not scheduled: 0/12 nodes are available: 12 Insufficient memory."},
-		},
-		"unschedulable past the timeout: cluster unavailable": {
-			pod: unschedulable, after: 16 * time.Minute,
-			want: observation{state: StateFailed, reason: FailureClusterUnavailable, startTimedOut: true,
-				details: "the driver did not start within job-start-timeout 15m0s (driver pod not scheduled: 0/12 nodes are available: 12 Insufficient memory.)"},
-		},
-		"image never pulled past the timeout: user error": {
-			pod: pulling, after: 16 * time.Minute,
-			want: observation{state: StateFailed, reason: FailureUserError, startTimedOut: true,
-				details: "the driver did not start within job-start-timeout 15m0s (driver container waiting: ImagePullBackOff)"},
-		},
+// finish records a final state as the controller would.
+func finish(t *testing.T, c client.Client, vcID, id string, state State) {
+	t.Helper()
+	var run v1alpha1.JobRun
+	if err := c.Get(context.Background(), client.ObjectKey{Namespace: "sales", Name: id}, &run); err != nil {
+		t.Fatal(err)
 	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			got := observe(run, tc.pod, submittedAt.Add(tc.after), defaultJobStartTimeout)
-			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(observation{})); diff != "" {
-				t.Errorf("observation (-want +got):\n%s", diff)
-			}
-		})
+	run.Status.State = state
+	if err := c.Status().Update(context.Background(), &run); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,20 +4,21 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
 )
 
-// VirtualCluster is emr-containers' VirtualCluster; here it is a namespace carrying the
-// sparkplace.io/virtual-cluster-id label, with its name, state and creation time as annotations.
+// VirtualCluster is emr-containers' VirtualCluster: the view of a v1alpha1.VirtualCluster.
 type VirtualCluster struct {
 	ID                string            `json:"id"`
 	Name              string            `json:"name"`
@@ -25,6 +26,7 @@ type VirtualCluster struct {
 	State             string            `json:"state"`
 	ContainerProvider ContainerProvider `json:"containerProvider"`
 	CreatedAt         time.Time         `json:"createdAt"`
+	Tags              map[string]string `json:"tags,omitempty"`
 }
 
 // ContainerProvider is where a virtual cluster runs: always an "EKS"-typed provider with a namespace.
@@ -44,22 +46,31 @@ type EKSInfo struct {
 	Namespace string `json:"namespace"`
 }
 
-// Virtual-cluster states of emr-containers that sparkplace uses.
+// Virtual-cluster states, as the API types define them.
 const (
-	VirtualClusterRunning    = "RUNNING"
-	VirtualClusterTerminated = "TERMINATED"
-)
-
-const (
-	annotationVCName      = "sparkplace.io/virtual-cluster-name"
-	annotationVCState     = "sparkplace.io/virtual-cluster-state"
-	annotationVCCreatedAt = "sparkplace.io/virtual-cluster-created-at"
+	VirtualClusterRunning     = v1alpha1.VirtualClusterRunning
+	VirtualClusterTerminating = v1alpha1.VirtualClusterTerminating
+	VirtualClusterTerminated  = v1alpha1.VirtualClusterTerminated
+	VirtualClusterArrested    = v1alpha1.VirtualClusterArrested
 )
 
 var vcNamePattern = regexp.MustCompile(`^[.\-_/#A-Za-z0-9]{1,64}$`)
 
-// CreateVirtualCluster registers namespace as a virtual cluster, creating the namespace if needed.
-// A namespace holds one live virtual cluster; a terminated one may be replaced, and creating the same
+// NamespaceRule says why namespace may not back a virtual cluster ("" when it may): it must exist, carry
+// the platform team's label sparkplace.io/virtual-clusters=true, and be neither a kube-* system namespace
+// nor one of protected (sparkplace's own). The controller applies the same rule to every VirtualCluster.
+func NamespaceRule(ns *corev1.Namespace, protected []string) string {
+	switch {
+	case strings.HasPrefix(ns.Name, "kube-") || slices.Contains(protected, ns.Name):
+		return fmt.Sprintf("namespace %s is a system namespace and can never back a virtual cluster", ns.Name)
+	case ns.Labels[v1alpha1.LabelVirtualClustersAllowed] != "true":
+		return fmt.Sprintf("namespace %s is not open to virtual clusters: the platform team labels it %s=true", ns.Name, v1alpha1.LabelVirtualClustersAllowed)
+	}
+	return ""
+}
+
+// CreateVirtualCluster registers namespace as a virtual cluster. The namespace must already exist and be
+// open to virtual clusters (NamespaceRule). A namespace holds one live virtual cluster; creating the same
 // name on the same namespace again returns the existing one.
 func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace string) (*VirtualCluster, error) {
 	c, err := s.client()
@@ -72,88 +83,91 @@ func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace st
 	if errs := validation.IsDNS1123Label(namespace); len(errs) > 0 {
 		return nil, invalidf("namespace %q: %v", namespace, errs)
 	}
+	var ns corev1.Namespace
+	switch err := s.opts.Directory.Get(ctx, client.ObjectKey{Name: namespace}, &ns); {
+	case apierrors.IsNotFound(err):
+		return nil, invalidf("namespace %s does not exist: the platform team creates it and labels it %s=true", namespace, v1alpha1.LabelVirtualClustersAllowed)
+	case err != nil:
+		return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
+	}
+	if why := NamespaceRule(&ns, s.opts.ProtectedNamespaces); why != "" {
+		return nil, invalidf("%s", why)
+	}
+	var existing v1alpha1.VirtualClusterList
+	if err := s.opts.Directory.List(ctx, &existing, client.InNamespace(namespace)); err != nil {
+		return nil, fmt.Errorf("listing virtual clusters in %s: %w", namespace, err)
+	}
+	for i := range existing.Items {
+		old := &existing.Items[i]
+		if s.viewVirtualCluster(old).State == VirtualClusterTerminated {
+			continue
+		}
+		if old.Spec.Name == name {
+			// A retried create (the SDKs retry on timeouts) gets the virtual cluster it made.
+			return s.viewVirtualCluster(old), nil
+		}
+		return nil, invalidf("namespace %s is already virtual cluster %s (%s)", namespace, old.Name, old.Spec.Name)
+	}
 	id, err := s.randomID(virtualClusterIDLength)
 	if err != nil {
 		return nil, err
 	}
-	now := s.opts.Clock.Now().UTC()
-	var ns corev1.Namespace
-	switch err := c.Get(ctx, client.ObjectKey{Name: namespace}, &ns); {
-	case apierrors.IsNotFound(err):
-		ns = corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-		setVCMeta(&ns, id, name, now)
-		if err := c.Create(ctx, &ns); err != nil {
-			return nil, fmt.Errorf("creating namespace %s: %w", namespace, err)
-		}
-	case err != nil:
-		return nil, fmt.Errorf("reading namespace %s: %w", namespace, err)
-	default:
-		if old, ok := ns.Labels[LabelVirtualClusterID]; ok && ns.Annotations[annotationVCState] != VirtualClusterTerminated {
-			if ns.Annotations[annotationVCName] == name {
-				// A retried create (the SDKs retry on timeouts) gets the virtual cluster it made.
-				return s.virtualClusterOf(&ns), nil
-			}
-			return nil, invalidf("namespace %s is already virtual cluster %s (%s)", namespace, old, ns.Annotations[annotationVCName])
-		}
-		base := ns.DeepCopy()
-		setVCMeta(&ns, id, name, now)
-		if err := c.Patch(ctx, &ns, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
-			return nil, fmt.Errorf("registering namespace %s: %w", namespace, err)
-		}
+	vc := &v1alpha1.VirtualCluster{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: id, Namespace: namespace,
+			Labels: map[string]string{LabelVirtualClusterID: id, labelManagedBy: managedBy},
+		},
+		Spec: v1alpha1.VirtualClusterSpec{Name: name, ContainerProviderID: s.opts.ClusterName},
 	}
-	return s.virtualClusterOf(&ns), nil
+	if err := c.Create(ctx, vc); err != nil {
+		return nil, fmt.Errorf("creating virtual cluster on %s: %w", namespace, err)
+	}
+	return s.viewVirtualCluster(vc), nil
 }
 
-func setVCMeta(ns *corev1.Namespace, id, name string, now time.Time) {
-	if ns.Labels == nil {
-		ns.Labels = map[string]string{}
-	}
-	if ns.Annotations == nil {
-		ns.Annotations = map[string]string{}
-	}
-	ns.Labels[LabelVirtualClusterID] = id
-	ns.Annotations[annotationVCName] = name
-	ns.Annotations[annotationVCState] = VirtualClusterRunning
-	ns.Annotations[annotationVCCreatedAt] = now.Format(time.RFC3339)
-}
-
-func (s *Submitter) virtualClusterOf(ns *corev1.Namespace) *VirtualCluster {
-	id := ns.Labels[LabelVirtualClusterID]
-	created, _ := time.Parse(time.RFC3339, ns.Annotations[annotationVCCreatedAt])
-	state := ns.Annotations[annotationVCState]
-	if state == "" {
+// viewVirtualCluster is the emr-containers view. A virtual cluster the controller has not looked at yet is
+// RUNNING (its namespace was checked on create); one being deleted is TERMINATING until its runs are over.
+func (s *Submitter) viewVirtualCluster(vc *v1alpha1.VirtualCluster) *VirtualCluster {
+	state := vc.Status.State
+	switch {
+	case vc.Spec.Terminate && state != VirtualClusterTerminated:
+		state = VirtualClusterTerminating
+	case state == "":
 		state = VirtualClusterRunning
 	}
 	return &VirtualCluster{
-		ID:    id,
-		Name:  ns.Annotations[annotationVCName],
-		ARN:   fmt.Sprintf("arn:aws:emr-containers:%s:%s:/virtualclusters/%s", s.opts.Region, s.opts.AccountID, id),
+		ID:    vc.Name,
+		Name:  vc.Spec.Name,
+		ARN:   fmt.Sprintf("arn:aws:emr-containers:%s:%s:/virtualclusters/%s", s.opts.Region, s.opts.AccountID, vc.Name),
 		State: state,
 		ContainerProvider: ContainerProvider{
-			ID: s.opts.ClusterName, Type: "EKS", Info: ContainerInfo{EKSInfo: EKSInfo{Namespace: ns.Name}},
+			ID: firstNonEmpty(vc.Spec.ContainerProviderID, s.opts.ClusterName), Type: "EKS", Info: ContainerInfo{EKSInfo: EKSInfo{Namespace: vc.Namespace}},
 		},
-		CreatedAt: created,
+		CreatedAt: vc.CreationTimestamp.UTC(),
+		Tags:      vc.Spec.Tags,
 	}
 }
 
-// ListVirtualClusters returns the virtual clusters, newest first, optionally only those in states.
+// ListVirtualClusters returns the virtual clusters the caller may read, newest first, optionally only
+// those in states.
 func (s *Submitter) ListVirtualClusters(ctx context.Context, states ...string) ([]VirtualCluster, error) {
 	c, err := s.client()
 	if err != nil {
 		return nil, err
 	}
-	req, err := labels.NewRequirement(LabelVirtualClusterID, selection.Exists, nil)
-	if err != nil {
-		return nil, fmt.Errorf("building selector: %w", err)
+	var list v1alpha1.VirtualClusterList
+	err = c.List(ctx, &list)
+	if apierrors.IsForbidden(err) {
+		// A tenant may read the virtual clusters of its own namespaces only: ask namespace by namespace.
+		list.Items, err = s.listReadableVirtualClusters(ctx)
 	}
-	var list corev1.NamespaceList
-	if err := c.List(ctx, &list, client.MatchingLabelsSelector{Selector: labels.NewSelector().Add(*req)}); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("listing virtual clusters: %w", err)
 	}
 	var out []VirtualCluster
 	for i := range list.Items {
-		vc := s.virtualClusterOf(&list.Items[i])
-		if len(states) == 0 || contains(states, vc.State) {
+		vc := s.viewVirtualCluster(&list.Items[i])
+		if len(states) == 0 || slices.Contains(states, vc.State) {
 			out = append(out, *vc)
 		}
 	}
@@ -166,27 +180,51 @@ func (s *Submitter) ListVirtualClusters(ctx context.Context, states ...string) (
 	return out, nil
 }
 
+func (s *Submitter) listReadableVirtualClusters(ctx context.Context) ([]v1alpha1.VirtualCluster, error) {
+	var all v1alpha1.VirtualClusterList
+	if err := s.opts.Directory.List(ctx, &all); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []v1alpha1.VirtualCluster
+	for _, vc := range all.Items {
+		if seen[vc.Namespace] {
+			continue
+		}
+		seen[vc.Namespace] = true
+		var mine v1alpha1.VirtualClusterList
+		switch err := s.opts.Client.List(ctx, &mine, client.InNamespace(vc.Namespace)); {
+		case apierrors.IsForbidden(err):
+		case err != nil:
+			return nil, err
+		default:
+			out = append(out, mine.Items...)
+		}
+	}
+	return out, nil
+}
+
 // DescribeVirtualCluster returns one virtual cluster, or a *NotFoundError.
 func (s *Submitter) DescribeVirtualCluster(ctx context.Context, id string) (*VirtualCluster, error) {
-	ns, err := s.virtualClusterNamespace(ctx, id)
+	vc, err := s.virtualCluster(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.virtualClusterOf(ns), nil
+	return s.viewVirtualCluster(vc), nil
 }
 
-// DeleteVirtualCluster marks the virtual cluster TERMINATED; the namespace and its job-run history stay.
-// It refuses while job runs are still active, so no driver is orphaned.
+// DeleteVirtualCluster marks the virtual cluster for termination; the controller makes it TERMINATED and
+// the job-run history stays. It refuses while job runs are still active, so no driver is orphaned.
 func (s *Submitter) DeleteVirtualCluster(ctx context.Context, id string) (*VirtualCluster, error) {
 	c, err := s.client()
 	if err != nil {
 		return nil, err
 	}
-	ns, err := s.virtualClusterNamespace(ctx, id)
+	vc, err := s.virtualCluster(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if ns.Annotations[annotationVCState] != VirtualClusterTerminated {
+	if !vc.Spec.Terminate {
 		runs, err := s.ListJobRuns(ctx, ListJobRunsOptions{VirtualClusterID: id})
 		if err != nil {
 			return nil, err
@@ -200,16 +238,18 @@ func (s *Submitter) DeleteVirtualCluster(ctx context.Context, id string) (*Virtu
 		if len(active) > 0 {
 			return nil, invalidf("virtual cluster %s still has active job runs %v: cancel them first", id, active)
 		}
-		base := ns.DeepCopy()
-		ns.Annotations[annotationVCState] = VirtualClusterTerminated
-		if err := c.Patch(ctx, ns, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+		base := vc.DeepCopy()
+		vc.Spec.Terminate = true
+		if err := c.Patch(ctx, vc, client.MergeFrom(base)); err != nil {
 			return nil, fmt.Errorf("terminating virtual cluster %s: %w", id, err)
 		}
 	}
-	return s.virtualClusterOf(ns), nil
+	return s.viewVirtualCluster(vc), nil
 }
 
-func (s *Submitter) virtualClusterNamespace(ctx context.Context, id string) (*corev1.Namespace, error) {
+// virtualCluster finds a virtual cluster by id with the Directory, then reads it as the caller, so RBAC
+// decides whether the caller may use it.
+func (s *Submitter) virtualCluster(ctx context.Context, id string) (*v1alpha1.VirtualCluster, error) {
 	c, err := s.client()
 	if err != nil {
 		return nil, err
@@ -217,24 +257,25 @@ func (s *Submitter) virtualClusterNamespace(ctx context.Context, id string) (*co
 	if id == "" {
 		return nil, invalidf("virtualClusterId is required")
 	}
-	if errs := validation.IsValidLabelValue(id); len(errs) > 0 {
+	if errs := validation.IsDNS1123Label(id); len(errs) > 0 {
 		return nil, &NotFoundError{Kind: "virtual cluster", ID: id}
 	}
-	var list corev1.NamespaceList
-	if err := c.List(ctx, &list, client.MatchingLabels{LabelVirtualClusterID: id}); err != nil {
+	var list v1alpha1.VirtualClusterList
+	if err := s.opts.Directory.List(ctx, &list, client.MatchingLabels{LabelVirtualClusterID: id}); err != nil {
 		return nil, fmt.Errorf("looking up virtual cluster %s: %w", id, err)
 	}
-	if len(list.Items) == 0 {
-		return nil, &NotFoundError{Kind: "virtual cluster", ID: id}
-	}
-	return &list.Items[0], nil
-}
-
-func contains[T comparable](list []T, v T) bool {
-	for _, x := range list {
-		if x == v {
-			return true
+	for i := range list.Items {
+		if list.Items[i].Name != id {
+			continue
 		}
+		var vc v1alpha1.VirtualCluster
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&list.Items[i]), &vc); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, &NotFoundError{Kind: "virtual cluster", ID: id}
+			}
+			return nil, fmt.Errorf("reading virtual cluster %s: %w", id, err)
+		}
+		return &vc, nil
 	}
-	return false
+	return nil, &NotFoundError{Kind: "virtual cluster", ID: id}
 }

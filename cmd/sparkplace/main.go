@@ -38,7 +38,7 @@ func newRootCmd() *cobra.Command {
 		newWebhookCmd(),
 		newPolicyCmd(),
 		newNodeAgentCmd(),
-		newSubmitCmd(), newJobsCmd(), newVCCmd(), newAPICmd(),
+		newSubmitCmd(), newJobsCmd(), newVCCmd(), newAPICmd(), newControllerCmd(),
 	)
 	return root
 }

@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sparkplace/sparkplace/jobs/controller"
 	"github.com/sparkplace/sparkplace/submit"
 )
 
@@ -54,11 +54,15 @@ func (f *submitterFlags) submitter(offline bool) (*submit.Submitter, error) {
 		opts.Releases.RegistryAccount = f.registryAccount
 	}
 	if !offline {
+		scheme, err := controller.Scheme()
+		if err != nil {
+			return nil, err
+		}
 		cfg, err := restConfig(f.kubeconfig)
 		if err != nil {
 			return nil, err
 		}
-		if opts.Client, err = client.New(cfg, client.Options{Scheme: clientgoscheme.Scheme}); err != nil {
+		if opts.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 			return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 		}
 	}

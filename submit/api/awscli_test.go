@@ -11,9 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	"github.com/sparkplace/sparkplace/submit"
 )
@@ -26,7 +24,7 @@ func TestAWSCLI(t *testing.T) {
 		t.Skip("aws CLI not installed")
 	}
 	s := submit.New(submit.Options{
-		Client: fake.NewClientBuilder().WithScheme(scheme.Scheme).Build(),
+		Client: fakeCluster(t, "emr-jobs"),
 		Clock:  clocktesting.NewFakePassiveClock(time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)),
 		Random: rand.NewChaCha8([32]byte{9}), Region: "us-west-2", AccountID: "152324983118",
 	})
@@ -71,8 +69,8 @@ func TestAWSCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("describe-job-run: %v\n%s", err, stderr)
 	}
-	if state := desc["jobRun"].(map[string]any)["state"]; state != "SUBMITTED" {
-		t.Errorf("state = %v, want SUBMITTED", state)
+	if state := desc["jobRun"].(map[string]any)["state"]; state != "PENDING" {
+		t.Errorf("state = %v, want PENDING (no controller runs here)", state)
 	}
 	_, stderr, err = run("describe-job-run", "--virtual-cluster-id", vcID, "--id", "0000000000000000000")
 	if err == nil || !strings.Contains(stderr, "ResourceNotFoundException") {

@@ -16,11 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/emrcontainers/types"
 	"github.com/aws/smithy-go"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes/scheme"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
+	"github.com/sparkplace/sparkplace/jobs/controller"
 	"github.com/sparkplace/sparkplace/submit"
 )
 
@@ -28,7 +30,7 @@ import (
 // configure one (BaseEndpoint, any credentials).
 func newAPI(t *testing.T) (*emrcontainers.Client, client.Client) {
 	t.Helper()
-	c := fake.NewClientBuilder().WithScheme(scheme.Scheme).Build()
+	c := fakeCluster(t, "analytics")
 	s := submit.New(submit.Options{
 		Client: c, Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)),
 		Random: rand.NewChaCha8([32]byte{7}), Region: "eu-west-1", AccountID: "152324983118",
@@ -83,19 +85,19 @@ func TestSDKDrivesJobRuns(t *testing.T) {
 	if err != nil || aws.ToString(again.Id) != aws.ToString(out.Id) {
 		t.Errorf("same clientToken: id %s, %v; want %s", aws.ToString(again.Id), err, aws.ToString(out.Id))
 	}
-	var pods corev1.PodList
-	if err := c.List(ctx, &pods, client.InNamespace("analytics")); err != nil || len(pods.Items) != 1 {
-		t.Fatalf("driver pods = %d, %v; want 1", len(pods.Items), err)
+	var runs v1alpha1.JobRunList
+	if err := c.List(ctx, &runs, client.InNamespace("analytics")); err != nil || len(runs.Items) != 1 {
+		t.Fatalf("JobRuns = %d, %v; want 1", len(runs.Items), err)
 	}
 
 	desc, err := sdk.DescribeJobRun(ctx, &emrcontainers.DescribeJobRunInput{VirtualClusterId: vc.Id, Id: out.Id})
 	if err != nil {
 		t.Fatalf("DescribeJobRun: %v", err)
 	}
-	if desc.JobRun.State != types.JobRunStateSubmitted || aws.ToString(desc.JobRun.ReleaseLabel) != "emr-7.6.0-latest" || desc.JobRun.CreatedAt == nil {
+	if desc.JobRun.State != types.JobRunStatePending || aws.ToString(desc.JobRun.ReleaseLabel) != "emr-7.6.0-latest" || desc.JobRun.CreatedAt == nil {
 		t.Errorf("job run = state %s, release %s, created %v", desc.JobRun.State, aws.ToString(desc.JobRun.ReleaseLabel), desc.JobRun.CreatedAt)
 	}
-	list, err := sdk.ListJobRuns(ctx, &emrcontainers.ListJobRunsInput{VirtualClusterId: vc.Id, States: []types.JobRunState{types.JobRunStateSubmitted}})
+	list, err := sdk.ListJobRuns(ctx, &emrcontainers.ListJobRunsInput{VirtualClusterId: vc.Id, States: []types.JobRunState{types.JobRunStatePending}})
 	if err != nil || len(list.JobRuns) != 1 {
 		t.Fatalf("ListJobRuns = %v, %v; want one", list, err)
 	}
@@ -103,15 +105,16 @@ func TestSDKDrivesJobRuns(t *testing.T) {
 		t.Fatalf("CancelJobRun: %v", err)
 	}
 	desc, err = sdk.DescribeJobRun(ctx, &emrcontainers.DescribeJobRunInput{VirtualClusterId: vc.Id, Id: out.Id})
-	if err != nil || desc.JobRun.State != types.JobRunStateCancelled {
-		t.Errorf("after cancel: %v, %v; want CANCELLED", desc, err)
+	if err != nil || desc.JobRun.State != types.JobRunStateCancelPending {
+		t.Errorf("after cancel: %v, %v; want CANCEL_PENDING until the controller has deleted the driver", desc, err)
 	}
 	vcs, err := sdk.ListVirtualClusters(ctx, &emrcontainers.ListVirtualClustersInput{})
 	if err != nil || len(vcs.VirtualClusters) != 1 || aws.ToString(vcs.VirtualClusters[0].Name) != "analytics" {
 		t.Errorf("ListVirtualClusters = %v, %v", vcs, err)
 	}
-	if _, err := sdk.DeleteVirtualCluster(ctx, &emrcontainers.DeleteVirtualClusterInput{Id: vc.Id}); err != nil {
-		t.Errorf("DeleteVirtualCluster: %v", err)
+	var apiErr smithy.APIError
+	if _, err := sdk.DeleteVirtualCluster(ctx, &emrcontainers.DeleteVirtualClusterInput{Id: vc.Id}); !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" {
+		t.Errorf("DeleteVirtualCluster with a run still active: %v, want a ValidationException", err)
 	}
 }
 
@@ -177,8 +180,22 @@ func TestSDKSeesEMRErrors(t *testing.T) {
 	}
 }
 
+// fakeCluster is a fake API server holding namespaces the platform team opened to virtual clusters.
+func fakeCluster(t *testing.T, namespaces ...string) client.WithWatch {
+	t.Helper()
+	s, err := controller.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := fake.NewClientBuilder().WithScheme(s).WithStatusSubresource(&v1alpha1.JobRun{}, &v1alpha1.VirtualCluster{})
+	for _, ns := range namespaces {
+		b = b.WithObjects(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{v1alpha1.LabelVirtualClustersAllowed: "true"}}})
+	}
+	return b.Build()
+}
+
 func TestInvalidJSONBody(t *testing.T) {
-	h := NewHandler(Options{Service: submit.New(submit.Options{Client: fake.NewClientBuilder().WithScheme(scheme.Scheme).Build()})})
+	h := NewHandler(Options{Service: submit.New(submit.Options{Client: fakeCluster(t)})})
 	body := `{"name": "nyTaxiAnalytics", "configurationOverrides": {"applicationConfiguration": [{"classification": "spark-defaults", "properties": ["spark.a": "b"]}]}}`
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/virtualclusters/abc/jobruns", strings.NewReader(body)))

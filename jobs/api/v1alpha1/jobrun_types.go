@@ -77,6 +77,9 @@ type JobRunStatus struct {
 	// SubmittedAt is when the driver pod was created; the start timeout counts from here.
 	// +optional
 	SubmittedAt *metav1.Time `json:"submittedAt,omitempty"`
+	// StartDeadline is when a driver that is not running yet fails (job-start-timeout after SubmittedAt).
+	// +optional
+	StartDeadline *metav1.Time `json:"startDeadline,omitempty"`
 	// FinishedAt is when the run reached a final state.
 	// +optional
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
@@ -84,6 +87,7 @@ type JobRunStatus struct {
 
 // JobRun is one emr-containers job run. Its name is the run's id.
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[0-9a-z]{1,40}$')",message="a job run's name is its id: 1-40 characters of [0-9a-z]"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=jr,categories=sparkplace
 // +kubebuilder:printcolumn:name="Job",type=string,JSONPath=`.spec.request.name`

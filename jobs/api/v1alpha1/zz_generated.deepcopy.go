@@ -250,6 +250,10 @@ func (in *JobRunStatus) DeepCopyInto(out *JobRunStatus) {
 		in, out := &in.SubmittedAt, &out.SubmittedAt
 		*out = (*in).DeepCopy()
 	}
+	if in.StartDeadline != nil {
+		in, out := &in.StartDeadline, &out.StartDeadline
+		*out = (*in).DeepCopy()
+	}
 	if in.FinishedAt != nil {
 		in, out := &in.FinishedAt, &out.FinishedAt
 		*out = (*in).DeepCopy()
