@@ -70,6 +70,9 @@ func TestSelfSignedInstallRotatesCertificatesUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The job-run API and controller are installed once for the suite (jobs_test.go); this test installs and
+	// removes only the webhook's part.
+	objs, _ = splitJobsObjects(objs)
 	adaptForLocalCluster(t, objs, ns, replicas)
 	t.Cleanup(func() { deleteObjects(t, objs) })
 	applyStart := time.Now()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sparkplace/sparkplace/e2e/sparksim"
 	"github.com/sparkplace/sparkplace/placement"
@@ -28,21 +25,14 @@ import (
 // on exit 1, and CANCELLED with no pod left after a cancel. kwok plays the kubelet, so the driver's exit is
 // written into the pod status here, as a kubelet would.
 func TestSubmitJobRuns(t *testing.T) {
-	requireWebhook(t)
+	requireJobs(t)
 	ctx := context.Background()
-	c, err := client.New(cp.Config, client.Options{Scheme: scheme.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := submit.New(submit.Options{Client: c, Region: "us-east-1", AccountID: "152324983118"})
-	ns := fmt.Sprintf("emr-jobs-%d", namespaceSeq.Add(1))
+	s := newSubmitter(adminClient(t))
+	ns := tenantNamespace(t)
 	vc, err := s.CreateVirtualCluster(ctx, "e2e-analytics", ns)
 	if err != nil {
 		t.Fatalf("CreateVirtualCluster: %v", err)
 	}
-	t.Cleanup(func() {
-		_ = cp.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-	})
 
 	tests := map[string]struct {
 		exitCode   *int32 // nil: cancel the running job instead
@@ -208,7 +198,7 @@ func exitCodeOf(code int32) *int32 { return &code }
 // TestSubmitCLI runs the commands users type: vc create, submit (the seed's pi.py request on stdin),
 // jobs describe, jobs list, jobs cancel --wait, against the real API server.
 func TestSubmitCLI(t *testing.T) {
-	requireWebhook(t)
+	requireJobs(t)
 	bin := os.Getenv("SPARKPLACE_BIN")
 	if bin == "" {
 		bin = filepath.Join(cp.Dir, "sparkplace")
@@ -225,10 +215,7 @@ func TestSubmitCLI(t *testing.T) {
 		}
 		return string(out)
 	}
-	ns := fmt.Sprintf("emr-cli-%d", namespaceSeq.Add(1))
-	t.Cleanup(func() {
-		_ = cp.Client.CoreV1().Namespaces().Delete(context.Background(), ns, metav1.DeleteOptions{})
-	})
+	ns := tenantNamespace(t)
 	var vc struct{ ID string }
 	if err := json.Unmarshal([]byte(sparkplace("", "vc", "create", "--name", "cli-analytics", "--namespace", ns)), &vc); err != nil {
 		t.Fatal(err)

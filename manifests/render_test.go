@@ -69,6 +69,11 @@ func TestOverlaysRender(t *testing.T) {
 		"ClusterRoleBinding/sparkplace-webhook", "ConfigMap/sparkplace-config", "ConfigMap/sparkplace-guardrails", "ConfigMap/sparkplace-policies",
 		"Deployment/sparkplace-webhook", "Service/sparkplace-webhook", "PodDisruptionBudget/sparkplace-webhook",
 		"NetworkPolicy/sparkplace-webhook", "MutatingWebhookConfiguration/sparkplace",
+		"CustomResourceDefinition/jobruns.sparkplace.io", "CustomResourceDefinition/virtualclusters.sparkplace.io",
+		"ServiceAccount/sparkplace-controller", "Deployment/sparkplace-controller",
+		"ClusterRole/sparkplace-controller", "ClusterRoleBinding/sparkplace-controller",
+		"Role/sparkplace-controller-leader-election", "RoleBinding/sparkplace-controller-leader-election",
+		"ClusterRole/sparkplace-spark-driver", "ClusterRole/sparkplace-job-submitter", "ClusterRole/sparkplace-job-viewer",
 	}
 	cases := map[string]struct {
 		overlay  string
@@ -177,7 +182,27 @@ func checkWebhook(t *testing.T, cfg *admissionregistrationv1.MutatingWebhookConf
 	}
 }
 
-// TestRBACIsExactlyWhatTheWebhookNeeds lists every rule bound to the ServiceAccount in each overlay.
+// controllerRules are the job-run controller's, in every overlay.
+var controllerRules = []string{
+	"ClusterRole: sparkplace.io/jobruns get,list,watch,delete",
+	"ClusterRole: sparkplace.io/virtualclusters get,list,watch",
+	"ClusterRole: sparkplace.io/jobruns/status update,patch",
+	"ClusterRole: sparkplace.io/virtualclusters/status update,patch",
+	"ClusterRole: sparkplace.io/jobruns/finalizers update",
+	"ClusterRole: sparkplace.io/virtualclusters/finalizers update",
+	"ClusterRole: /pods get,list,watch,create,delete,deletecollection",
+	"ClusterRole: /configmaps create",
+	"ClusterRole: /services create",
+	"ClusterRole: /serviceaccounts create",
+	"ClusterRole: rbac.authorization.k8s.io/rolebindings create",
+	"ClusterRole: rbac.authorization.k8s.io/clusterroles[sparkplace-spark-driver] bind",
+	"ClusterRole: /namespaces get",
+	"ClusterRole: /events create,patch",
+	"Role sparkplace: coordination.k8s.io/leases get,list,watch,create,update,patch",
+}
+
+// TestRBACIsExactlyWhatTheWebhookNeeds lists every rule bound to each ServiceAccount in each overlay: the
+// webhook's and the job-run controller's.
 func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
 	read := []string{"get", "list", "watch"}
 	common := []string{
@@ -205,7 +230,7 @@ func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			r := render(t, tc.overlay)
-			var got []string
+			got := map[string][]string{}
 			for _, o := range r {
 				var subjects []rbacv1.Subject
 				var ref rbacv1.RoleRef
@@ -219,9 +244,11 @@ func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
 				default:
 					continue
 				}
-				if !slices.Equal(subjects, []rbacv1.Subject{{Kind: "ServiceAccount", Name: saName, Namespace: namespace}}) {
-					t.Errorf("%s/%s binds %v, want only the webhook's ServiceAccount", o.GetKind(), o.GetName(), subjects)
+				if len(subjects) != 1 || subjects[0].Kind != "ServiceAccount" || subjects[0].Namespace != namespace {
+					t.Errorf("%s/%s binds %v, want one ServiceAccount of %s", o.GetKind(), o.GetName(), subjects, namespace)
+					continue
 				}
+				sa := subjects[0].Name
 				var rules []rbacv1.PolicyRule
 				scope := "ClusterRole:"
 				if ref.Kind == "Role" {
@@ -237,16 +264,19 @@ func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
 							if len(rule.ResourceNames) > 0 {
 								names = "[" + strings.Join(rule.ResourceNames, ",") + "]"
 							}
-							got = append(got, scope+" "+g+"/"+res+names+" "+strings.Join(rule.Verbs, ","))
+							got[sa] = append(got[sa], scope+" "+g+"/"+res+names+" "+strings.Join(rule.Verbs, ","))
 						}
 					}
 				}
 			}
-			want := append(slices.Clone(common), tc.extra...)
-			slices.Sort(got)
-			slices.Sort(want)
+			want := map[string][]string{saName: append(slices.Clone(common), tc.extra...), "sparkplace-controller": slices.Clone(controllerRules)}
+			for _, rules := range [](map[string][]string){got, want} {
+				for _, list := range rules {
+					slices.Sort(list)
+				}
+			}
 			if diff := cmp.Diff(want, got); diff != "" {
-				t.Errorf("rules bound to the ServiceAccount (-want +got):\n%s", diff)
+				t.Errorf("rules bound to the ServiceAccounts (-want +got):\n%s", diff)
 			}
 		})
 	}
