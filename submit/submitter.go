@@ -78,6 +78,9 @@ func (s *Submitter) client() (client.Client, error) {
 	return s.opts.Client, nil
 }
 
+// Options returns the submitter's options with defaults filled in.
+func (s *Submitter) Options() Options { return s.opts }
+
 // PlanOptions are the submitter's settings as the controller plans with them (without Now and Random,
 // which the controller takes from each run).
 func (s *Submitter) PlanOptions() PlanOptions {

@@ -28,7 +28,7 @@ func TestAWSCLI(t *testing.T) {
 		Clock:  clocktesting.NewFakePassiveClock(time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)),
 		Random: rand.NewChaCha8([32]byte{9}), Region: "us-west-2", AccountID: "152324983118",
 	})
-	srv := httptest.NewServer(NewHandler(Options{Service: s}))
+	srv := httptest.NewServer(NewHandler(testOptions(s, "us-west-2")))
 	defer srv.Close()
 	home := t.TempDir()
 	run := func(args ...string) (map[string]any, string, error) {

@@ -1,11 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"io"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -31,21 +34,52 @@ var _ Service = (*submit.Submitter)(nil)
 
 // Options configure the handler.
 type Options struct {
-	// Service does the work. Required.
-	Service Service
-	// Logger records requests that fail on the server side. Defaults to slog.Default().
+	// Keys verify the callers' SigV4 signatures. Required.
+	Keys KeyStore
+	// ServiceFor returns the Service acting as an authenticated caller (impersonating it, so Kubernetes RBAC
+	// on JobRuns and VirtualClusters decides). Required.
+	ServiceFor func(Caller) (Service, error)
+	// Region is the region requests must be signed for. Defaults to us-east-1.
+	Region string
+	// AllowedHosts are the Host header values served (DNS-rebinding defence); empty allows any.
+	AllowedHosts []string
+	// Now is the clock signatures are checked against. Defaults to time.Now.
+	Now func() time.Time
+	// Logger records requests that fail on the server side and refused authentications. Defaults to
+	// slog.Default().
 	Logger *slog.Logger
+	// Metrics counts requests and refused authentications. Optional.
+	Metrics *Metrics
 }
 
 // maxBody bounds request bodies; StartJobRun bodies are a few KiB.
 const maxBody = 1 << 20
 
-// NewHandler returns the emr-containers API as an http.Handler.
+// operations names the routes as the service model does (the metric's operation label).
+var operations = map[string]string{
+	"POST /virtualclusters":                     "CreateVirtualCluster",
+	"GET /virtualclusters":                      "ListVirtualClusters",
+	"GET /virtualclusters/{vc}":                 "DescribeVirtualCluster",
+	"DELETE /virtualclusters/{vc}":              "DeleteVirtualCluster",
+	"POST /virtualclusters/{vc}/jobruns":        "StartJobRun",
+	"GET /virtualclusters/{vc}/jobruns":         "ListJobRuns",
+	"GET /virtualclusters/{vc}/jobruns/{id}":    "DescribeJobRun",
+	"DELETE /virtualclusters/{vc}/jobruns/{id}": "CancelJobRun",
+}
+
+// NewHandler returns the emr-containers API as an http.Handler: cross-site requests are refused, every
+// request must carry a valid SigV4 signature, and each operation runs as the signing caller.
 func NewHandler(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	h := &handler{svc: opts.Service, log: opts.Logger}
+	if opts.Region == "" {
+		opts.Region = "us-east-1"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &handler{opts: opts, log: opts.Logger, sig: &sigV4{keys: opts.Keys, region: opts.Region, now: opts.Now, signer: v4.NewSigner()}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /virtualclusters", h.createVirtualCluster)
 	mux.HandleFunc("GET /virtualclusters", h.listVirtualClusters)
@@ -59,12 +93,70 @@ func NewHandler(opts Options) http.Handler {
 		h.fail(w, r, &apiError{status: http.StatusNotFound, code: "UnknownOperationException",
 			message: fmt.Sprintf("%s %s is not an emr-containers operation served by sparkplace", r.Method, r.URL.Path)})
 	})
-	return mux
+	h.mux = mux
+	return h
 }
 
 type handler struct {
-	svc Service
-	log *slog.Logger
+	opts Options
+	log  *slog.Logger
+	sig  *sigV4
+	mux  *http.ServeMux
+}
+
+type serviceKey struct{}
+
+func svcOf(r *http.Request) Service { return r.Context().Value(serviceKey{}).(Service) }
+
+// ServeHTTP refuses cross-site and unauthenticated requests before anything else happens, then serves the
+// operation as the caller.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, pattern := h.mux.Handler(r)
+	op := operations[pattern]
+	if op == "" {
+		op = "Unknown"
+	}
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() { h.opts.Metrics.request(op, rec.status) }()
+	if err := h.crossSite(r); err != nil {
+		h.refuse(rec, r, err)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(body) > maxBody {
+		h.fail(rec, r, validation("request body unreadable or larger than %d bytes", maxBody))
+		return
+	}
+	caller, aerr := h.sig.verify(r.Context(), r, body)
+	if aerr != nil {
+		h.refuse(rec, r, aerr)
+		return
+	}
+	svc, err := h.opts.ServiceFor(*caller)
+	if err != nil {
+		h.fail(rec, r, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), serviceKey{}, svc))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	h.mux.ServeHTTP(rec, r)
+}
+
+// refuse answers a refused request; nothing else happens for it.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err *authError) {
+	h.opts.Metrics.authFailure(err.reason)
+	h.log.Info("emr-containers request refused", "reason", err.reason, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err.message)
+	h.fail(w, r, err.apiError)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 // apiError is an error in EMR's shape.
@@ -86,6 +178,8 @@ func classify(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case apierrors.IsForbidden(err):
+		return &apiError{status: http.StatusForbidden, code: "AccessDeniedException", message: err.Error()}
 	case submit.IsNotFound(err):
 		return &apiError{status: http.StatusBadRequest, code: "ResourceNotFoundException", message: err.Error()}
 	case submit.IsValidation(err):
@@ -159,7 +253,7 @@ func (h *handler) createVirtualCluster(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, validation("containerProvider.info.eksInfo.namespace is required"))
 		return
 	}
-	vc, err := h.svc.CreateVirtualCluster(r.Context(), in.Name, ns)
+	vc, err := svcOf(r).CreateVirtualCluster(r.Context(), in.Name, ns)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -169,7 +263,7 @@ func (h *handler) createVirtualCluster(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) listVirtualClusters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	vcs, err := h.svc.ListVirtualClusters(r.Context(), q["states"]...)
+	vcs, err := svcOf(r).ListVirtualClusters(r.Context(), q["states"]...)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -199,7 +293,7 @@ func (h *handler) listVirtualClusters(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) describeVirtualCluster(w http.ResponseWriter, r *http.Request) {
-	vc, err := h.svc.DescribeVirtualCluster(r.Context(), r.PathValue("vc"))
+	vc, err := svcOf(r).DescribeVirtualCluster(r.Context(), r.PathValue("vc"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -208,7 +302,7 @@ func (h *handler) describeVirtualCluster(w http.ResponseWriter, r *http.Request)
 }
 
 func (h *handler) deleteVirtualCluster(w http.ResponseWriter, r *http.Request) {
-	vc, err := h.svc.DeleteVirtualCluster(r.Context(), r.PathValue("vc"))
+	vc, err := svcOf(r).DeleteVirtualCluster(r.Context(), r.PathValue("vc"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -223,7 +317,7 @@ func (h *handler) startJobRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.VirtualClusterID = r.PathValue("vc")
-	sub, err := h.svc.StartJobRun(r.Context(), req)
+	sub, err := svcOf(r).StartJobRun(r.Context(), req)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -237,7 +331,7 @@ func (h *handler) listJobRuns(w http.ResponseWriter, r *http.Request) {
 	for _, s := range q["states"] {
 		opts.States = append(opts.States, submit.State(s))
 	}
-	runs, err := h.svc.ListJobRuns(r.Context(), opts)
+	runs, err := svcOf(r).ListJobRuns(r.Context(), opts)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -265,7 +359,7 @@ func (h *handler) listJobRuns(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) describeJobRun(w http.ResponseWriter, r *http.Request) {
-	run, err := h.svc.DescribeJobRun(r.Context(), r.PathValue("vc"), r.PathValue("id"))
+	run, err := svcOf(r).DescribeJobRun(r.Context(), r.PathValue("vc"), r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -274,7 +368,7 @@ func (h *handler) describeJobRun(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) cancelJobRun(w http.ResponseWriter, r *http.Request) {
-	run, err := h.svc.CancelJobRun(r.Context(), r.PathValue("vc"), r.PathValue("id"))
+	run, err := svcOf(r).CancelJobRun(r.Context(), r.PathValue("vc"), r.PathValue("id"))
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -35,7 +38,7 @@ func newAPI(t *testing.T) (*emrcontainers.Client, client.Client) {
 		Client: c, Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)),
 		Random: rand.NewChaCha8([32]byte{7}), Region: "eu-west-1", AccountID: "152324983118",
 	})
-	srv := httptest.NewServer(NewHandler(Options{Service: s}))
+	srv := httptest.NewServer(NewHandler(testOptions(s, "eu-west-1")))
 	t.Cleanup(srv.Close)
 	sdk := emrcontainers.New(emrcontainers.Options{
 		Region:       "eu-west-1",
@@ -180,6 +183,33 @@ func TestSDKSeesEMRErrors(t *testing.T) {
 	}
 }
 
+// testKey is the access key the tests sign with.
+const testKey = "AKIDEXAMPLE"
+
+// testOptions serve svc to requests signed for region with testKey and the secret "secret".
+func testOptions(svc Service, region string) Options {
+	return Options{
+		Keys:       StaticKeys{testKey: {SecretAccessKey: "secret", Caller: Caller{User: "tester@example.com"}}},
+		ServiceFor: func(Caller) (Service, error) { return svc, nil },
+		Region:     region,
+	}
+}
+
+// signed is a request signed as the SDKs sign it.
+func signed(t *testing.T, method, path, body, secret, region string, at time.Time) *http.Request {
+	t.Helper()
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	sum := sha256.Sum256([]byte(body))
+	err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: testKey, SecretAccessKey: secret}, r, hex.EncodeToString(sum[:]), "emr-containers", region, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // fakeCluster is a fake API server holding namespaces the platform team opened to virtual clusters.
 func fakeCluster(t *testing.T, namespaces ...string) client.WithWatch {
 	t.Helper()
@@ -195,10 +225,10 @@ func fakeCluster(t *testing.T, namespaces ...string) client.WithWatch {
 }
 
 func TestInvalidJSONBody(t *testing.T) {
-	h := NewHandler(Options{Service: submit.New(submit.Options{Client: fakeCluster(t)})})
+	h := NewHandler(testOptions(submit.New(submit.Options{Client: fakeCluster(t)}), "us-east-1"))
 	body := `{"name": "nyTaxiAnalytics", "configurationOverrides": {"applicationConfiguration": [{"classification": "spark-defaults", "properties": ["spark.a": "b"]}]}}`
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/virtualclusters/abc/jobruns", strings.NewReader(body)))
+	h.ServeHTTP(rec, signed(t, http.MethodPost, "/virtualclusters/abc/jobruns", body, "secret", "us-east-1", time.Now()))
 	if rec.Code != http.StatusBadRequest || rec.Header().Get("x-amzn-errortype") != "ValidationException" ||
 		!strings.Contains(rec.Body.String(), `"__type":"ValidationException"`) || !strings.Contains(rec.Body.String(), "line 1, column 146") {
 		t.Errorf("got %d %v %s", rec.Code, rec.Header(), rec.Body.String())
