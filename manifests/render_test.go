@@ -74,6 +74,8 @@ func TestOverlaysRender(t *testing.T) {
 		"ClusterRole/sparkplace-controller", "ClusterRoleBinding/sparkplace-controller",
 		"Role/sparkplace-controller-leader-election", "RoleBinding/sparkplace-controller-leader-election",
 		"ClusterRole/sparkplace-spark-driver", "ClusterRole/sparkplace-job-submitter", "ClusterRole/sparkplace-job-viewer",
+		"ServiceAccount/sparkplace-api", "Deployment/sparkplace-api", "ClusterRole/sparkplace-api", "ClusterRoleBinding/sparkplace-api",
+		"Role/sparkplace-api-credentials", "RoleBinding/sparkplace-api-credentials",
 	}
 	cases := map[string]struct {
 		overlay  string
@@ -90,7 +92,7 @@ func TestOverlaysRender(t *testing.T) {
 		"cert-manager: the webhook mounts cert-manager's Secret": {
 			overlay: manifests.OverlayCertManager,
 			extra: []string{"Issuer/sparkplace-selfsigned", "Certificate/sparkplace-ca", "Issuer/sparkplace-ca",
-				"Certificate/sparkplace-webhook"},
+				"Certificate/sparkplace-webhook", "Certificate/sparkplace-api", "Service/sparkplace-api"},
 			wantArgs: []string{"--cert-mode=files", "--tls-cert-file=/etc/sparkplace/tls/tls.crt",
 				"--tls-key-file=/etc/sparkplace/tls/tls.key", "--tls-ca-file=/etc/sparkplace/tls/ca.crt"},
 		},
@@ -201,6 +203,15 @@ var controllerRules = []string{
 	"Role sparkplace: coordination.k8s.io/leases get,list,watch,create,update,patch",
 }
 
+// apiRules are the emr-containers API's, in every overlay.
+var apiRules = []string{
+	"ClusterRole: sparkplace.io/virtualclusters get,list,watch",
+	"ClusterRole: /namespaces get",
+	"ClusterRole: /users impersonate",
+	"ClusterRole: /groups impersonate",
+	"Role sparkplace: /secrets get,list,watch",
+}
+
 // TestRBACIsExactlyWhatTheWebhookNeeds lists every rule bound to each ServiceAccount in each overlay: the
 // webhook's and the job-run controller's.
 func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
@@ -269,7 +280,11 @@ func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
 					}
 				}
 			}
-			want := map[string][]string{saName: append(slices.Clone(common), tc.extra...), "sparkplace-controller": slices.Clone(controllerRules)}
+			want := map[string][]string{
+				saName:                  append(slices.Clone(common), tc.extra...),
+				"sparkplace-controller": slices.Clone(controllerRules),
+				"sparkplace-api":        slices.Clone(apiRules),
+			}
 			for _, rules := range [](map[string][]string){got, want} {
 				for _, list := range rules {
 					slices.Sort(list)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -90,6 +91,11 @@ func (s *SecretKeys) rebuild(lister corev1listers.SecretNamespaceLister) {
 			if g = strings.TrimSpace(g); g != "" {
 				groups = append(groups, g)
 			}
+		}
+		if strings.HasPrefix(user, "system:") || slices.Contains(groups, "system:masters") {
+			// A key acting as a control-plane identity would make the API a path to cluster-admin.
+			s.log.Error("credentials Secret ignored: it maps to a system: user or the system:masters group", "secret", sec.Name, "user", user)
+			continue
 		}
 		keys[id] = Credential{SecretAccessKey: secret, Caller: Caller{AccessKeyID: id, User: user, Groups: groups}}
 	}
