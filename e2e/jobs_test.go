@@ -59,7 +59,7 @@ func mustScheme() *runtime.Scheme {
 func splitJobsObjects(objs []*unstructured.Unstructured) (webhook, jobs []*unstructured.Unstructured) {
 	for _, o := range objs {
 		name := o.GetName()
-		if o.GetKind() == "CustomResourceDefinition" || strings.HasPrefix(name, "sparkplace-controller") ||
+		if o.GetKind() == "CustomResourceDefinition" || strings.HasPrefix(name, "sparkplace-controller") || strings.HasPrefix(name, "sparkplace-api") ||
 			slices.Contains([]string{"sparkplace-spark-driver", "sparkplace-job-submitter", "sparkplace-job-viewer"}, name) {
 			jobs = append(jobs, o)
 			continue
@@ -88,7 +88,15 @@ func setupJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, jobs := splitJobsObjects(objs)
+	_, all := splitJobsObjects(objs)
+	// The controller and the API run as local processes with their ServiceAccounts' tokens (this cluster has
+	// no container runtime), so their Deployments are left out.
+	var jobs []*unstructured.Unstructured
+	for _, o := range all {
+		if o.GetKind() != "Deployment" {
+			jobs = append(jobs, o)
+		}
+	}
 	if _, err := cp.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: jobsNamespace}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
