@@ -17,7 +17,9 @@ func newJobsCmd() *cobra.Command {
 		Short: "List, describe and cancel job runs",
 		Long: `Job runs with EMR's states: PENDING, SUBMITTED (driver pod created), RUNNING (driver container running),
 COMPLETED (driver exited 0), FAILED (with failureReason and stateDetails from the driver's exit code),
-CANCEL_PENDING and CANCELLED. State is read from the driver pod and kept in the cluster, so it outlives the pod.`,
+CANCEL_PENDING and CANCELLED. Job runs are JobRun objects (sparkplace.io); the controller records their state
+from the driver pod and keeps it after the pod is gone. These commands only read, except cancel, which asks
+the controller to stop the run.`,
 	}
 	cmd.AddCommand(newJobsListCmd(), newJobsDescribeCmd(), newJobsCancelCmd())
 	return cmd

@@ -89,14 +89,15 @@ func newSubmitCmd() *cobra.Command {
 		Use:   "submit [--job-run FILE|-] [--virtual-cluster-id ID --name N --execution-role-arn ARN --release-label L --job-driver JSON ...]",
 		Short: "Start a Spark job run from an EMR StartJobRun request",
 		Long: `Takes an Amazon EMR on EKS StartJobRun request, from --job-run (a file, or - for stdin) and/or the flags of
-'aws emr-containers start-job-run' (flags override the file), and creates what spark-submit --deploy-mode
-cluster creates: the driver pod, its spark.properties ConfigMap and headless Service, plus the ServiceAccount,
-Role and RoleBinding of the execution role. Prints {id, name, arn, virtualClusterId} as JSON.
+'aws emr-containers start-job-run' (flags override the file), checks it against the virtual cluster's policy,
+and creates a JobRun (sparkplace.io) with your own Kubernetes credentials. The controller then creates what
+spark-submit --deploy-mode cluster creates: the driver pod, its spark.properties ConfigMap and headless
+Service. Prints {id, name, arn, virtualClusterId} as JSON.
 
-With --dry-run nothing is contacted: the objects are printed as YAML for --namespace.
+With --dry-run nothing is contacted: the JobRun and the driver's objects are printed as YAML for --namespace.
 
-Exit codes: 0 submitted (or the clientToken's earlier job run returned), 2 invalid request or unknown
-virtual cluster (nothing is created), 1 anything else.`,
+Exit codes: 0 submitted (or the clientToken's earlier job run returned), 2 invalid request, refused by the
+virtual cluster's policy, or unknown virtual cluster (nothing is created), 1 anything else.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			req := &submit.StartJobRunRequest{}

@@ -16,8 +16,10 @@ func newVCCmd() *cobra.Command {
 		Use:     "vc",
 		Aliases: []string{"virtual-cluster"},
 		Short:   "Register namespaces as EMR virtual clusters",
-		Long: `A virtual cluster is a namespace labelled sparkplace.io/virtual-cluster-id=<id>; its name, state and creation
-time are annotations on the namespace. Nothing is kept on local disk.`,
+		Long: `A virtual cluster is a VirtualCluster object (sparkplace.io) in the namespace it opens to Spark job runs. The
+namespace must carry the platform team's label sparkplace.io/virtual-clusters=true, and never be kube-* or
+sparkplace's own. Its spec.policy limits what its runs may use (images, execution roles, service accounts,
+volume types). Nothing is kept on local disk.`,
 	}
 	cmd.AddCommand(newVCCreateCmd(), newVCListCmd(), newVCDescribeCmd(), newVCDeleteCmd())
 	return cmd
@@ -31,7 +33,7 @@ func newVCCreateCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "create --name NAME --namespace NS",
-		Short: "Register a namespace (created if missing) as a virtual cluster",
+		Short: "Register a namespace the platform team opened (label sparkplace.io/virtual-clusters=true) as a virtual cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if name == "" || namespace == "" {

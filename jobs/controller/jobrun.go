@@ -262,10 +262,13 @@ func (r *JobRunReconciler) expire(ctx context.Context, run *v1alpha1.JobRun) (ct
 	if left := finished.Add(ttl).Sub(r.Clock.Now()); left > 0 {
 		return ctrl.Result{RequeueAfter: left}, nil
 	}
-	if err := r.Client.Delete(ctx, run, client.Preconditions{UID: &run.UID, ResourceVersion: &run.ResourceVersion}); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+	// The preconditions make a run changed since this read (or re-created under its name) survive.
+	switch err := r.Client.Delete(ctx, run, client.Preconditions{UID: &run.UID, ResourceVersion: &run.ResourceVersion}); {
+	case err == nil:
+		r.Metrics.expired.Inc()
+	case !apierrors.IsNotFound(err) && !apierrors.IsConflict(err):
 		return ctrl.Result{}, fmt.Errorf("deleting finished job run %s: %w", run.Name, err)
 	}
-	r.Metrics.expired.Inc()
 	return ctrl.Result{}, nil
 }
 
