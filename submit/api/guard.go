@@ -1,12 +1,70 @@
 package api
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"mime"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 )
+
+type serviceKey struct{}
+
+func svcOf(r *http.Request) Service { return r.Context().Value(serviceKey{}).(Service) }
+
+// ServeHTTP refuses cross-site and unauthenticated requests before anything else happens, then serves the
+// operation as the caller.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, pattern := h.mux.Handler(r)
+	op := operations[pattern]
+	if op == "" {
+		op = "Unknown"
+	}
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() { h.opts.Metrics.request(op, rec.status) }()
+	if err := h.crossSite(r); err != nil {
+		h.refuse(rec, r, err)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil || len(body) > maxBody {
+		h.fail(rec, r, validation("request body unreadable or larger than %d bytes", maxBody))
+		return
+	}
+	caller, aerr := h.sig.verify(r.Context(), r, body)
+	if aerr != nil {
+		h.refuse(rec, r, aerr)
+		return
+	}
+	svc, err := h.opts.ServiceFor(*caller)
+	if err != nil {
+		h.fail(rec, r, err)
+		return
+	}
+	r = r.WithContext(context.WithValue(r.Context(), serviceKey{}, svc))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	h.mux.ServeHTTP(rec, r)
+}
+
+// refuse answers a refused request; nothing else happens for it.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, err *authError) {
+	h.opts.Metrics.authFailure(err.reason)
+	h.log.Info("emr-containers request refused", "reason", err.reason, "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err.message)
+	h.fail(w, r, err.apiError)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
 
 // crossSite refuses what only a browser sends, so that a web page cannot drive the API through the
 // operator's browser: a Host the server is not known by (DNS rebinding: evil.example resolving to
