@@ -45,18 +45,7 @@ func TestSubmitJobRuns(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			sub, err := s.StartJobRun(ctx, &submit.StartJobRunRequest{
-				Name:             "sparkpi",
-				VirtualClusterID: vc.ID,
-				ClientToken:      t.Name(),
-				ExecutionRoleARN: "arn:aws:iam::152324983118:role/emr-e2e-job-role",
-				ReleaseLabel:     "spark-3.5.3",
-				JobDriver: &submit.JobDriver{SparkSubmitJobDriver: &submit.SparkSubmitJobDriver{
-					EntryPoint:            "local:///opt/spark/examples/jars/spark-examples_2.12-3.5.3.jar",
-					EntryPointArguments:   []string{"1000"},
-					SparkSubmitParameters: "--class org.apache.spark.examples.SparkPi --conf spark.executor.instances=2 --driver-memory 2g",
-				}},
-			})
+			sub, err := s.StartJobRun(ctx, sparkPi(vc.ID, t.Name()))
 			if err != nil {
 				t.Fatalf("StartJobRun: %v", err)
 			}
