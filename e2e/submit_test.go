@@ -226,6 +226,7 @@ func TestSubmitCLI(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRunning(t, ns, "spark-"+job.ID+"-driver")
+	waitJobRunState(t, newSubmitter(adminClient(t)), vc.ID, job.ID, submit.StateRunning)
 	var desc struct{ JobRun submit.JobRun }
 	if err := json.Unmarshal([]byte(sparkplace("", "jobs", "describe", job.ID)), &desc); err != nil {
 		t.Fatal(err)
