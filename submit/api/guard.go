@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"github.com/google/uuid"
 	"io"
 	"mime"
 	"net"
@@ -11,7 +12,10 @@ import (
 	"strings"
 )
 
-type serviceKey struct{}
+type (
+	serviceKey   struct{}
+	operationKey struct{}
+)
 
 func svcOf(r *http.Request) Service { return r.Context().Value(serviceKey{}).(Service) }
 
@@ -23,6 +27,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if op == "" {
 		op = "Unknown"
 	}
+	// Every answer carries a request id, as the service's do (the SDKs report it with errors).
+	w.Header().Set("x-amzn-RequestId", uuid.NewString())
+	r = r.WithContext(context.WithValue(r.Context(), operationKey{}, op))
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	defer func() { h.opts.Metrics.request(op, rec.status) }()
 	if err := h.crossSite(r); err != nil {

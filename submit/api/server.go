@@ -10,7 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"log/slog"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -133,8 +133,18 @@ func classify(err error) *apiError {
 	}
 }
 
+// notFoundDeclared are the operations whose model declares ResourceNotFoundException; the others declare
+// only ValidationException and InternalServerException, so an unknown resource is a ValidationException
+// there (an SDK cannot match an undeclared error type).
+var notFoundDeclared = map[string]bool{
+	"CreateVirtualCluster": true, "DescribeVirtualCluster": true, "StartJobRun": true, "DescribeJobRun": true,
+}
+
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	ae := classify(err)
+	if op, _ := r.Context().Value(operationKey{}).(string); ae.code == "ResourceNotFoundException" && !notFoundDeclared[op] {
+		ae = validation("%s", ae.message)
+	}
 	if ae.status >= 500 {
 		h.log.Error("emr-containers request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -207,6 +217,10 @@ func (h *handler) createVirtualCluster(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) listVirtualClusters(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if err := checkStates(q["states"], []string{submit.VirtualClusterRunning, submit.VirtualClusterTerminating, submit.VirtualClusterTerminated, submit.VirtualClusterArrested}); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	vcs, err := svcOf(r).ListVirtualClusters(r.Context(), q["states"]...)
 	if err != nil {
 		h.fail(w, r, err)
@@ -217,22 +231,22 @@ func (h *handler) listVirtualClusters(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	kept := []submit.VirtualCluster{}
+	kept := []vcItem{}
 	for _, vc := range vcs {
 		if inRange(vc.CreatedAt, after, before) &&
 			(q.Get("containerProviderId") == "" || q.Get("containerProviderId") == vc.ContainerProvider.ID) &&
 			(q.Get("containerProviderType") == "" || q.Get("containerProviderType") == vc.ContainerProvider.Type) {
-			kept = append(kept, vc)
+			kept = append(kept, vcItem(vc))
 		}
 	}
-	page, next, err := paginate(kept, q.Get("maxResults"), q.Get("nextToken"))
+	page, next, err := paginate(kept, r.URL.Path, q)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		VirtualClusters []submit.VirtualCluster `json:"virtualClusters"`
-		NextToken       string                  `json:"nextToken,omitempty"`
+		VirtualClusters []vcItem `json:"virtualClusters"`
+		NextToken       string   `json:"nextToken,omitempty"`
 	}{page, next})
 }
 
@@ -272,6 +286,14 @@ func (h *handler) startJobRun(w http.ResponseWriter, r *http.Request) {
 func (h *handler) listJobRuns(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts := submit.ListJobRunsOptions{VirtualClusterID: r.PathValue("vc")}
+	var known []string
+	for _, s := range submit.States {
+		known = append(known, string(s))
+	}
+	if err := checkStates(q["states"], known); err != nil {
+		h.fail(w, r, err)
+		return
+	}
 	for _, s := range q["states"] {
 		opts.States = append(opts.States, submit.State(s))
 	}
@@ -285,20 +307,20 @@ func (h *handler) listJobRuns(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	kept := []submit.JobRun{}
+	kept := []runItem{}
 	for _, run := range runs {
 		if inRange(run.CreatedAt, after, before) && (q.Get("name") == "" || q.Get("name") == run.Name) {
-			kept = append(kept, run)
+			kept = append(kept, runItem(run))
 		}
 	}
-	page, next, err := paginate(kept, q.Get("maxResults"), q.Get("nextToken"))
+	page, next, err := paginate(kept, r.URL.Path, q)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
-		JobRuns   []submit.JobRun `json:"jobRuns"`
-		NextToken string          `json:"nextToken,omitempty"`
+		JobRuns   []runItem `json:"jobRuns"`
+		NextToken string    `json:"nextToken,omitempty"`
 	}{page, next})
 }
 
@@ -320,6 +342,19 @@ func (h *handler) cancelJobRun(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"id": run.ID, "virtualClusterId": run.VirtualClusterID})
 }
 
+// checkStates refuses an unknown state or more states than the model allows, instead of matching nothing.
+func checkStates(states, known []string) error {
+	if len(states) > maxStates {
+		return validation("states: at most %d values", maxStates)
+	}
+	for _, st := range states {
+		if !slices.Contains(known, st) {
+			return validation("states: %q is not one of %v", st, known)
+		}
+	}
+	return nil
+}
+
 // createdRange reads createdAfter and createdBefore (ISO-8601, as the SDKs send them).
 func createdRange(q map[string][]string) (after, before time.Time, err error) {
 	for key, dst := range map[string]*time.Time{"createdAfter": &after, "createdBefore": &before} {
@@ -338,31 +373,14 @@ func inRange(t, after, before time.Time) bool {
 	return (after.IsZero() || !t.Before(after)) && (before.IsZero() || !t.After(before))
 }
 
-// paginate pages a list already in a stable order (newest first). nextToken is the offset of the next page.
-func paginate[T any](items []T, maxResults, nextToken string) ([]T, string, error) {
-	start := 0
-	if nextToken != "" {
-		n, err := strconv.Atoi(nextToken)
-		if err != nil || n < 0 || n > len(items) {
-			return nil, "", validation("invalid nextToken %q", nextToken)
-		}
-		start = n
-	}
-	size := len(items) - start
-	if maxResults != "" {
-		n, err := strconv.Atoi(maxResults)
-		if err != nil || n < 1 {
-			return nil, "", validation("maxResults=%q must be a positive number", maxResults)
-		}
-		size = min(size, n)
-	}
-	end := start + size
-	next := ""
-	if end < len(items) {
-		next = strconv.Itoa(end)
-	}
-	return items[start:end], next, nil
-}
+// vcItem and runItem are the listed types, with their position in the list's order.
+type (
+	vcItem  submit.VirtualCluster
+	runItem submit.JobRun
+)
+
+func (v vcItem) position() (time.Time, string)  { return v.CreatedAt, v.ID }
+func (r runItem) position() (time.Time, string) { return r.CreatedAt, r.ID }
 
 func first(v []string) string {
 	if len(v) == 0 {

@@ -168,6 +168,27 @@ func TestSDKSeesEMRErrors(t *testing.T) {
 			},
 			wantCode: "ResourceNotFoundException", wantMsg: "job run 0000000000000000000 not found",
 		},
+		"cancelling an unknown run: the model declares no ResourceNotFoundException": {
+			call: func() error {
+				_, err := sdk.CancelJobRun(ctx, &emrcontainers.CancelJobRunInput{VirtualClusterId: vc.Id, Id: aws.String("0000000000000000000")})
+				return err
+			},
+			wantCode: "ValidationException", wantMsg: "job run 0000000000000000000 not found",
+		},
+		"listing runs of an unknown virtual cluster": {
+			call: func() error {
+				_, err := sdk.ListJobRuns(ctx, &emrcontainers.ListJobRunsInput{VirtualClusterId: aws.String("0000000000000000000000000")})
+				return err
+			},
+			wantCode: "ValidationException", wantMsg: "not found",
+		},
+		"an unknown state": {
+			call: func() error {
+				_, err := sdk.ListJobRuns(ctx, &emrcontainers.ListJobRunsInput{VirtualClusterId: vc.Id, States: []types.JobRunState{"FINISHED"}})
+				return err
+			},
+			wantCode: "ValidationException", wantMsg: `"FINISHED" is not one of`,
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -178,6 +199,10 @@ func TestSDKSeesEMRErrors(t *testing.T) {
 			}
 			if apiErr.ErrorCode() != tc.wantCode || !strings.Contains(apiErr.ErrorMessage(), tc.wantMsg) {
 				t.Errorf("got %s %q, want %s containing %q", apiErr.ErrorCode(), apiErr.ErrorMessage(), tc.wantCode, tc.wantMsg)
+			}
+			var re interface{ ServiceRequestID() string }
+			if !errors.As(err, &re) || re.ServiceRequestID() == "" {
+				t.Errorf("no x-amzn-RequestId reached the SDK: %v", err)
 			}
 		})
 	}
