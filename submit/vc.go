@@ -69,10 +69,23 @@ func NamespaceRule(ns *corev1.Namespace, protected []string) string {
 	return ""
 }
 
+// VirtualClusterOption sets an optional field of a new virtual cluster.
+type VirtualClusterOption func(*v1alpha1.VirtualClusterSpec)
+
+// WithContainerProviderID records the containerProvider.id the caller gave (EMR: the EKS cluster's name).
+func WithContainerProviderID(id string) VirtualClusterOption {
+	return func(s *v1alpha1.VirtualClusterSpec) { s.ContainerProviderID = id }
+}
+
+// WithTags records the virtual cluster's tags.
+func WithTags(tags map[string]string) VirtualClusterOption {
+	return func(s *v1alpha1.VirtualClusterSpec) { s.Tags = tags }
+}
+
 // CreateVirtualCluster registers namespace as a virtual cluster. The namespace must already exist and be
 // open to virtual clusters (NamespaceRule). A namespace holds one live virtual cluster; creating the same
 // name on the same namespace again returns the existing one.
-func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace string) (*VirtualCluster, error) {
+func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace string, opts ...VirtualClusterOption) (*VirtualCluster, error) {
 	c, err := s.client()
 	if err != nil {
 		return nil, err
@@ -118,6 +131,12 @@ func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace st
 			Labels: map[string]string{LabelVirtualClusterID: id, labelManagedBy: managedBy},
 		},
 		Spec: v1alpha1.VirtualClusterSpec{Name: name, ContainerProviderID: s.opts.ClusterName},
+	}
+	for _, o := range opts {
+		o(&vc.Spec)
+	}
+	if len(vc.Spec.ContainerProviderID) > 64 {
+		return nil, invalidf("containerProvider.id is longer than 64 characters")
 	}
 	if err := c.Create(ctx, vc); err != nil {
 		return nil, fmt.Errorf("creating virtual cluster on %s: %w", namespace, err)

@@ -19,7 +19,7 @@ import (
 
 // Service is what the API needs from the submitter; *submit.Submitter implements it.
 type Service interface {
-	CreateVirtualCluster(ctx context.Context, name, namespace string) (*submit.VirtualCluster, error)
+	CreateVirtualCluster(ctx context.Context, name, namespace string, opts ...submit.VirtualClusterOption) (*submit.VirtualCluster, error)
 	ListVirtualClusters(ctx context.Context, states ...string) ([]submit.VirtualCluster, error)
 	DescribeVirtualCluster(ctx context.Context, id string) (*submit.VirtualCluster, error)
 	DeleteVirtualCluster(ctx context.Context, id string) (*submit.VirtualCluster, error)
@@ -207,7 +207,11 @@ func (h *handler) createVirtualCluster(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, validation("containerProvider.info.eksInfo.namespace is required"))
 		return
 	}
-	vc, err := svcOf(r).CreateVirtualCluster(r.Context(), in.Name, ns)
+	opts := []submit.VirtualClusterOption{submit.WithTags(in.Tags)}
+	if id := in.ContainerProvider.ID; id != "" {
+		opts = append(opts, submit.WithContainerProviderID(id))
+	}
+	vc, err := svcOf(r).CreateVirtualCluster(r.Context(), in.Name, ns, opts...)
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -115,6 +115,12 @@ func TestSDKDrivesJobRuns(t *testing.T) {
 	if err != nil || len(vcs.VirtualClusters) != 1 || aws.ToString(vcs.VirtualClusters[0].Name) != "analytics" {
 		t.Errorf("ListVirtualClusters = %v, %v", vcs, err)
 	}
+	for provider, want := range map[string]int{"prod-eks": 1, "other-eks": 0} {
+		vcs, err := sdk.ListVirtualClusters(ctx, &emrcontainers.ListVirtualClustersInput{ContainerProviderId: aws.String(provider)})
+		if err != nil || len(vcs.VirtualClusters) != want {
+			t.Errorf("ListVirtualClusters(containerProviderId %s) = %v, %v; want %d", provider, vcs, err, want)
+		}
+	}
 	var apiErr smithy.APIError
 	if _, err := sdk.DeleteVirtualCluster(ctx, &emrcontainers.DeleteVirtualClusterInput{Id: vc.Id}); !errors.As(err, &apiErr) || apiErr.ErrorCode() != "ValidationException" {
 		t.Errorf("DeleteVirtualCluster with a run still active: %v, want a ValidationException", err)
