@@ -176,3 +176,13 @@ func TestReleaseTable(t *testing.T) {
 		})
 	}
 }
+
+func TestUnknownEMRReleaseSuggestsTheNearest(t *testing.T) {
+	_, err := ReleaseTable{}.Resolve("emr-9.99.0-latest")
+	if !IsValidation(err) || !strings.Contains(err.Error(), "nearest: emr-7.9.0-latest, emr-7.8.0-latest, emr-7.7.0-latest") {
+		t.Errorf("err = %v, want the nearest known labels", err)
+	}
+	if _, err := (ReleaseTable{}).Resolve("emr-6.3.0-20210802"); err != nil {
+		t.Errorf("a known release with a date tag: %v", err)
+	}
+}

@@ -73,6 +73,10 @@ func (t ReleaseTable) Resolve(label string) (Release, error) {
 		return Release{Image: "apache/spark:" + m[1], SparkVersion: m[1]}, nil
 	}
 	if m := emrLabel.FindStringSubmatch(label); m != nil {
+		if _, known := emrSparkVersions[m[1]]; !known && t.RegistryAccount == "" {
+			return Release{}, invalidf("releaseLabel %q: EMR release %s is not one sparkplace knows; nearest: %s (or add it to the release table)",
+				label, m[1], strings.Join(nearestEMRLabels(m[1], m[2]), ", "))
+		}
 		region := t.Region
 		if region == "" {
 			region = "us-east-1"
@@ -99,6 +103,39 @@ func (t ReleaseTable) Resolve(label string) (Release, error) {
 		accepted += ", " + strings.Join(known, ", ")
 	}
 	return Release{}, invalidf("unknown releaseLabel %q (accepted: %s; or set spark.kubernetes.container.image)", label, accepted)
+}
+
+// nearestEMRLabels are the three known EMR releases closest to version, as labels with the same suffix.
+func nearestEMRLabels(version, suffix string) []string {
+	rank := func(v string) int {
+		var a, b, c int
+		fmt.Sscanf(v, "%d.%d.%d", &a, &b, &c)
+		return a*10000 + b*100 + c
+	}
+	want := rank(version)
+	known := make([]string, 0, len(emrSparkVersions))
+	for v := range emrSparkVersions {
+		known = append(known, v)
+	}
+	sort.Slice(known, func(i, j int) bool {
+		di, dj := abs(rank(known[i])-want), abs(rank(known[j])-want)
+		if di != dj {
+			return di < dj
+		}
+		return rank(known[i]) > rank(known[j])
+	})
+	var out []string
+	for _, v := range known[:min(3, len(known))] {
+		out = append(out, "emr-"+v+"-"+suffix)
+	}
+	return out
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }
 
 // sparkAtLeast reports whether version is at least major.minor; an unknown version counts as current.
