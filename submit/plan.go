@@ -27,6 +27,8 @@ const (
 	jvmOverheadFactor      = 0.1
 	nonJVMOverheadFactor   = 0.4
 	pythonRunner           = "org.apache.spark.deploy.PythonRunner"
+	sparkSQLDriver         = "org.apache.spark.sql.hive.thriftserver.SparkSQLCLIDriver"
+	sparkInternal          = "spark-internal" // SparkLauncher.NO_RESOURCE: the main class is in Spark itself
 	rRunner                = "org.apache.spark.deploy.RRunner"
 	defaultJobStartTimeout = 15 * time.Minute
 )
@@ -125,10 +127,20 @@ func validateRequest(req *StartJobRunRequest) (*SparkSubmitJobDriver, error) {
 		return nil, invalidf("jobTemplateId: job templates are not supported by this submitter; send the full request")
 	case req.JobDriver == nil:
 		return nil, invalidf("jobDriver is required")
+	case req.JobDriver.SparkSQLJobDriver != nil && req.JobDriver.SparkSubmitJobDriver != nil:
+		return nil, invalidf("jobDriver: give either sparkSubmitJobDriver or sparkSqlJobDriver, not both")
 	case req.JobDriver.SparkSQLJobDriver != nil:
-		return nil, invalidf("jobDriver.sparkSqlJobDriver is not supported; use sparkSubmitJobDriver")
+		sql := req.JobDriver.SparkSQLJobDriver
+		if strings.TrimSpace(sql.EntryPoint) == "" {
+			return nil, invalidf("jobDriver.sparkSqlJobDriver.entryPoint is required (the .sql file)")
+		}
+		// EMR runs the file with Spark's SQL command line driver; its parameters are spark-submit options.
+		return &SparkSubmitJobDriver{
+			EntryPoint: sparkInternal, EntryPointArguments: []string{"-f", strings.TrimSpace(sql.EntryPoint)},
+			SparkSubmitParameters: sql.SparkSQLParameters,
+		}, nil
 	case req.JobDriver.SparkSubmitJobDriver == nil:
-		return nil, invalidf("jobDriver.sparkSubmitJobDriver is required")
+		return nil, invalidf("jobDriver.sparkSubmitJobDriver or jobDriver.sparkSqlJobDriver is required")
 	case strings.TrimSpace(req.JobDriver.SparkSubmitJobDriver.EntryPoint) == "":
 		return nil, invalidf("jobDriver.sparkSubmitJobDriver.entryPoint is required (the application jar, .py or .R file)")
 	case req.ExecutionRoleARN == "":

@@ -205,3 +205,31 @@ func wantMemory(t *testing.T, p *Plan, want string) {
 		t.Errorf("memory limit = %s, want %s", got.String(), want)
 	}
 }
+
+// TestSparkSQLJobDriver: a sparkSqlJobDriver runs its file with Spark's SQL command line driver, with
+// sparkSqlParameters read as spark-submit options, as EMR does.
+func TestSparkSQLJobDriver(t *testing.T) {
+	req := makeRequest().Obj()
+	req.JobDriver = &JobDriver{SparkSQLJobDriver: &SparkSQLJobDriver{
+		EntryPoint: "s3://acme-jobs/sales/rollup.sql", SparkSQLParameters: "--conf spark.executor.instances=3 --name daily-rollup",
+	}}
+	plan, err := newTestSubmitter(nil).DryRun(req, "sales")
+	if err != nil {
+		t.Fatalf("DryRun: %v", err)
+	}
+	args := plan.DriverPod.Spec.Containers[0].Args
+	want := []string{"driver", "--properties-file", "/opt/spark/conf/spark.properties", "--class", sparkSQLDriver, sparkInternal, "-f", "s3://acme-jobs/sales/rollup.sql"}
+	if diff := cmp.Diff(want, args); diff != "" {
+		t.Errorf("driver args (-want +got):\n%s", diff)
+	}
+	if plan.SparkProperties["spark.executor.instances"] != "3" || plan.SparkProperties["spark.app.name"] != "daily-rollup" {
+		t.Errorf("sparkSqlParameters not applied: %v", plan.SparkProperties)
+	}
+	if _, ok := plan.SparkProperties["spark.jars"]; ok {
+		t.Errorf("the SQL file was added to spark.jars: %s", plan.SparkProperties["spark.jars"])
+	}
+	req.JobDriver.SparkSQLJobDriver.SparkSQLParameters = "--class com.acme.Main"
+	if _, err := newTestSubmitter(nil).DryRun(req, "sales"); !IsValidation(err) {
+		t.Errorf("--class in sparkSqlParameters: %v, want a validation error", err)
+	}
+}

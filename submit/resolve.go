@@ -17,6 +17,11 @@ import (
 func (b *builder) resolve() error {
 	entry := strings.TrimSpace(b.driver.EntryPoint)
 	switch ext := strings.ToLower(path.Ext(entry)); {
+	case entry == sparkInternal:
+		if b.mainClass != "" {
+			return invalidf("sparkSqlParameters: --class is not accepted: Spark SQL files run with %s", sparkSQLDriver)
+		}
+		b.kind, b.mainClass = "java", sparkSQLDriver
 	case ext == ".py":
 		b.kind, b.mainClass = "python", pythonRunner
 	case ext == ".r":
