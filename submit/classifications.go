@@ -24,8 +24,8 @@ var knownClassifications = map[string]bool{
 // spark-defaults.conf, --conf and --driver-memory & co.
 func (b *builder) collectProperties() error {
 	if co := b.req.ConfigurationOverrides; co != nil {
-		if co.MonitoringConfiguration != nil {
-			b.warnings = append(b.warnings, "configurationOverrides.monitoringConfiguration is not applied: driver and executor logs stay in the pods")
+		if err := b.applyMonitoring(co.MonitoringConfiguration); err != nil {
+			return err
 		}
 		for i, c := range co.ApplicationConfiguration {
 			if err := b.applyClassification(fmt.Sprintf("configurationOverrides.applicationConfiguration[%d]", i), c); err != nil {
@@ -120,6 +120,43 @@ func (b *builder) applyClassification(where string, c Configuration) error {
 			}
 			b.timeout = time.Duration(secs) * time.Second
 		}
+	}
+	return nil
+}
+
+// applyMonitoring maps monitoringConfiguration to what open-source Spark has: S3 event logs, which a Spark
+// History Server reads (EMR's persistent application UI is that). The rest is refused or reported.
+func (b *builder) applyMonitoring(m *MonitoringConfiguration) error {
+	if m == nil {
+		return nil
+	}
+	const where = "configurationOverrides.monitoringConfiguration"
+	if m.CloudWatchMonitoringConfiguration != nil {
+		return invalidf("%s.cloudWatchMonitoringConfiguration: CloudWatch logging is not available in this cluster; drop it, or ship pod logs with the cluster's log agent", where)
+	}
+	if m.PersistentAppUI != "" && m.PersistentAppUI != "ENABLED" && m.PersistentAppUI != "DISABLED" {
+		return invalidf("%s.persistentAppUI %q must be ENABLED or DISABLED", where, m.PersistentAppUI)
+	}
+	if s3 := m.S3MonitoringConfiguration; s3 != nil {
+		uri := strings.TrimSpace(s3.LogURI)
+		rest, ok := strings.CutPrefix(uri, "s3://")
+		if !ok {
+			rest, ok = strings.CutPrefix(uri, "s3a://")
+		}
+		if !ok || rest == "" {
+			return invalidf("%s.s3MonitoringConfiguration.logUri %q must be an s3:// URI", where, s3.LogURI)
+		}
+		// Event logs under the run's own prefix, through Hadoop's S3A file system (the scheme open-source
+		// Spark reads); a History Server pointed at the same URI shows the run.
+		if _, set := b.props["spark.eventLog.dir"]; !set {
+			b.props["spark.eventLog.enabled"] = "true"
+			b.props["spark.eventLog.dir"] = "s3a://" + strings.TrimSuffix(rest, "/") + "/" + b.target.JobRunID + "/sparklogs/"
+		}
+	} else if m.PersistentAppUI == "ENABLED" {
+		b.warnings = append(b.warnings, where+".persistentAppUI: without s3MonitoringConfiguration.logUri there are no event logs for a History Server to show")
+	}
+	if m.ContainerLogRotationConfiguration != nil {
+		b.warnings = append(b.warnings, where+".containerLogRotationConfiguration is not applied: the kubelet rotates container logs")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package submit
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -231,5 +232,48 @@ func TestSparkSQLJobDriver(t *testing.T) {
 	req.JobDriver.SparkSQLJobDriver.SparkSQLParameters = "--class com.acme.Main"
 	if _, err := newTestSubmitter(nil).DryRun(req, "sales"); !IsValidation(err) {
 		t.Errorf("--class in sparkSqlParameters: %v, want a validation error", err)
+	}
+}
+
+func TestMonitoringConfiguration(t *testing.T) {
+	cases := map[string]struct {
+		m         *MonitoringConfiguration
+		wantProps map[string]string
+		wantErr   string
+		wantWarn  string
+	}{
+		"S3 logs become event logs a History Server reads": {
+			m:         &MonitoringConfiguration{PersistentAppUI: "ENABLED", S3MonitoringConfiguration: &v1alpha1.S3MonitoringConfiguration{LogURI: "s3://acme-logs/emr/"}},
+			wantProps: map[string]string{"spark.eventLog.enabled": "true", "spark.eventLog.dir": "s3a://acme-logs/emr/" + JobRunID("awlrqupqxuy81jws3c0q2ik81", "token-1") + "/sparklogs/"},
+		},
+		"CloudWatch is refused":        {m: &MonitoringConfiguration{CloudWatchMonitoringConfiguration: &v1alpha1.CloudWatchMonitoringConfiguration{LogGroupName: "/emr"}}, wantErr: "CloudWatch logging is not available"},
+		"not an S3 URI":                {m: &MonitoringConfiguration{S3MonitoringConfiguration: &v1alpha1.S3MonitoringConfiguration{LogURI: "/var/log"}}, wantErr: "must be an s3:// URI"},
+		"persistent UI without S3":     {m: &MonitoringConfiguration{PersistentAppUI: "ENABLED"}, wantWarn: "no event logs"},
+		"log rotation is reported":     {m: &MonitoringConfiguration{ContainerLogRotationConfiguration: &v1alpha1.ContainerLogRotationConfiguration{RotationSize: "2GB", MaxFilesToKeep: 5}}, wantWarn: "kubelet rotates"},
+		"persistentAppUI is validated": {m: &MonitoringConfiguration{PersistentAppUI: "YES"}, wantErr: "must be ENABLED or DISABLED"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			req := makeRequest().Obj()
+			req.ConfigurationOverrides = &ConfigurationOverrides{MonitoringConfiguration: tc.m}
+			plan, err := newTestSubmitter(nil).DryRun(req, "sales")
+			if tc.wantErr != "" {
+				if !IsValidation(err) || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.wantProps {
+				if plan.SparkProperties[k] != v {
+					t.Errorf("%s = %q, want %q", k, plan.SparkProperties[k], v)
+				}
+			}
+			if tc.wantWarn != "" && !strings.Contains(strings.Join(plan.Warnings, "\n"), tc.wantWarn) {
+				t.Errorf("warnings %q lack %q", plan.Warnings, tc.wantWarn)
+			}
+		})
 	}
 }

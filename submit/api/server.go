@@ -284,6 +284,10 @@ func (h *handler) startJobRun(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	for _, warning := range sub.Warnings {
+		// The response has no field for them: the operator's log keeps what was accepted but not applied.
+		h.log.Warn("job run accepted with a part not applied", "jobRun", sub.Response.ID, "virtualCluster", sub.Response.VirtualClusterID, "warning", warning)
+	}
 	writeJSON(w, http.StatusOK, sub.Response)
 }
 
