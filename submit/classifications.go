@@ -33,9 +33,6 @@ func (b *builder) collectProperties() error {
 			}
 		}
 	}
-	if b.req.RetryPolicyConfiguration != nil && b.req.RetryPolicyConfiguration.MaxAttempts > 1 {
-		b.warnings = append(b.warnings, "retryPolicyConfiguration is not applied: a job run is attempted once")
-	}
 	sub, err := parseSubmitParameters(b.driver.SparkSubmitParameters)
 	if err != nil {
 		return err

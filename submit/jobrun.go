@@ -53,6 +53,14 @@ type JobRun struct {
 	StateDetails           string                  `json:"stateDetails,omitempty"`
 	FailureReason          string                  `json:"failureReason,omitempty"`
 	Tags                   map[string]string       `json:"tags,omitempty"`
+	// RetryPolicyConfiguration and RetryPolicyExecution are set for runs with a retry policy.
+	RetryPolicyConfiguration *RetryPolicyConfiguration `json:"retryPolicyConfiguration,omitempty"`
+	RetryPolicyExecution     *RetryPolicyExecution     `json:"retryPolicyExecution,omitempty"`
+}
+
+// RetryPolicyExecution is how far a retried run has got.
+type RetryPolicyExecution struct {
+	CurrentAttemptCount int32 `json:"currentAttemptCount"`
 }
 
 // Labels sparkplace puts on what it creates.
@@ -92,6 +100,10 @@ func ViewJobRun(r *v1alpha1.JobRun, region, accountID string) JobRun {
 	if f := r.Status.FinishedAt; f != nil {
 		t := f.UTC()
 		run.FinishedAt = &t
+	}
+	if p := req.RetryPolicyConfiguration; p != nil {
+		run.RetryPolicyConfiguration = p
+		run.RetryPolicyExecution = &RetryPolicyExecution{CurrentAttemptCount: r.CurrentAttempt()}
 	}
 	return run
 }

@@ -29,6 +29,7 @@ const (
 	pythonRunner           = "org.apache.spark.deploy.PythonRunner"
 	sparkSQLDriver         = "org.apache.spark.sql.hive.thriftserver.SparkSQLCLIDriver"
 	sparkInternal          = "spark-internal" // SparkLauncher.NO_RESOURCE: the main class is in Spark itself
+	maxAttempts            = 10               // the service's bound on retryPolicyConfiguration.maxAttempts
 	rRunner                = "org.apache.spark.deploy.RRunner"
 	defaultJobStartTimeout = 15 * time.Minute
 )
@@ -45,6 +46,8 @@ type Target struct {
 	ClientToken string
 	// Policy is the virtual cluster's: what the run may use. Nil in a dry run without a virtual cluster.
 	Policy *v1alpha1.VirtualClusterPolicy
+	// Attempt is the attempt of a retried run (retryPolicyConfiguration); 0 and 1 are the first.
+	Attempt int32
 }
 
 // PlanOptions are the settings a plan depends on besides the request. The controller plans a run again
@@ -151,6 +154,8 @@ func validateRequest(req *StartJobRunRequest) (*SparkSubmitJobDriver, error) {
 		return nil, invalidf("releaseLabel is required")
 	case len(req.Name) > 64:
 		return nil, invalidf("name is longer than 64 characters")
+	case req.RetryPolicyConfiguration != nil && (req.RetryPolicyConfiguration.MaxAttempts < 1 || req.RetryPolicyConfiguration.MaxAttempts > maxAttempts):
+		return nil, invalidf("retryPolicyConfiguration.maxAttempts %d must be from 1 to %d", req.RetryPolicyConfiguration.MaxAttempts, maxAttempts)
 	}
 	return req.JobDriver.SparkSubmitJobDriver, nil
 }

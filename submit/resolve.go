@@ -105,8 +105,15 @@ func (b *builder) resolve() error {
 		return err
 	}
 	b.appID = "spark-" + hex.EncodeToString(appID)
+	// Each attempt of a retried run has its own driver objects: later attempts' names carry the number.
+	if b.target.Attempt > 1 {
+		id = fmt.Sprintf("%s-%d", id, b.target.Attempt)
+	}
 	prefix := "spark-" + id
 	b.podName = firstNonEmpty(b.props["spark.kubernetes.driver.pod.name"], prefix+"-driver")
+	if b.target.Attempt > 1 && b.props["spark.kubernetes.driver.pod.name"] != "" {
+		b.podName = fmt.Sprintf("%s-%d", b.podName, b.target.Attempt)
+	}
 	if errs := validation.IsDNS1123Subdomain(b.podName); len(errs) > 0 {
 		return invalidf("driver pod name %q: %s", b.podName, strings.Join(errs, "; "))
 	}

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -112,11 +114,11 @@ func (r *JobRunReconciler) submit(ctx context.Context, cached *v1alpha1.JobRun) 
 func (r *JobRunReconciler) plan(run *v1alpha1.JobRun, vc *v1alpha1.VirtualCluster) (*submit.Plan, error) {
 	opts := r.Plan
 	opts.Now = run.CreationTimestamp.Time
-	opts.Random = rand.NewChaCha8(sha256.Sum256([]byte(run.UID)))
+	opts.Random = rand.NewChaCha8(sha256.Sum256(fmt.Appendf(nil, "%s/%d", run.UID, run.CurrentAttempt())))
 	opts.CreatedBy = run.Spec.CreatedBy
 	return submit.NewPlan(&run.Spec.Request, submit.Target{
 		Namespace: run.Namespace, VirtualClusterID: vc.Name, JobRunID: run.Name,
-		ClientToken: run.Spec.Request.ClientToken, Policy: &vc.Spec.Policy,
+		ClientToken: run.Spec.Request.ClientToken, Policy: &vc.Spec.Policy, Attempt: run.CurrentAttempt(),
 	}, opts)
 }
 
@@ -188,7 +190,11 @@ func (r *JobRunReconciler) track(ctx context.Context, run *v1alpha1.JobRun) (ctr
 	}
 	switch {
 	case apierrors.IsNotFound(err):
-		return r.fail(ctx, run, v1alpha1.FailureInternalError, "the driver pod was deleted before it finished")
+		const details = "the driver pod was deleted before it finished"
+		if run.CurrentAttempt() < maxAttempts(run) {
+			return r.retry(ctx, run, v1alpha1.FailureInternalError, details)
+		}
+		return r.fail(ctx, run, v1alpha1.FailureInternalError, details)
 	case err != nil:
 		return ctrl.Result{}, err
 	}
@@ -198,6 +204,9 @@ func (r *JobRunReconciler) track(ctx context.Context, run *v1alpha1.JobRun) (ctr
 		deadline = &d.Time
 	}
 	obs := observe(run.CurrentState(), &pod, now, deadline)
+	if obs.state == v1alpha1.StateFailed && run.CurrentAttempt() < maxAttempts(run) {
+		return r.retry(ctx, run, obs.reason, obs.details)
+	}
 	if obs.startTimedOut {
 		if err := r.deletePods(ctx, run); err != nil {
 			return ctrl.Result{}, err
@@ -216,6 +225,33 @@ func (r *JobRunReconciler) track(ctx context.Context, run *v1alpha1.JobRun) (ctr
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
 	return r.setStatus(ctx, run, st, wait)
+}
+
+// maxAttempts is the run's retryPolicyConfiguration.maxAttempts, 1 without one.
+func maxAttempts(run *v1alpha1.JobRun) int32 {
+	if p := run.Spec.Request.RetryPolicyConfiguration; p != nil {
+		return max(p.MaxAttempts, 1)
+	}
+	return 1
+}
+
+// retry records the failed attempt, removes its pods and starts the next attempt from PENDING; a cancel
+// seen before the next driver is created stops the retries.
+func (r *JobRunReconciler) retry(ctx context.Context, run *v1alpha1.JobRun, reason, details string) (ctrl.Result, error) {
+	if err := r.deletePods(ctx, run); err != nil {
+		return ctrl.Result{}, err
+	}
+	attempt := run.CurrentAttempt()
+	st := run.Status
+	st.PreviousAttempts = append(slices.Clone(st.PreviousAttempts), v1alpha1.JobRunAttempt{
+		Attempt: attempt, DriverPod: st.DriverPod, State: v1alpha1.StateFailed, FailureReason: reason,
+		StateDetails: truncate(details), FinishedAt: ptr(metav1.NewTime(r.Clock.Now())),
+	})
+	st.Attempt = attempt + 1
+	st.State, st.FailureReason, st.DriverPod, st.SparkAppID = v1alpha1.StatePending, "", "", ""
+	st.SubmittedAt, st.StartDeadline = nil, nil
+	st.StateDetails = fmt.Sprintf("attempt %d failed (%s); starting attempt %d of %d", attempt, reason, attempt+1, maxAttempts(run))
+	return r.setStatus(ctx, run, st, 0)
 }
 
 // cancel deletes the run's pods (driver and executors carry its job-run-id label) and records CANCELLED
@@ -290,9 +326,7 @@ const maxStateDetails = 256
 // cancel, another replica) and the reconcile starts over from the new version.
 func (r *JobRunReconciler) setStatus(ctx context.Context, run *v1alpha1.JobRun, st v1alpha1.JobRunStatus, requeueAfter time.Duration) (ctrl.Result, error) {
 	from := run.CurrentState()
-	if len(st.StateDetails) > maxStateDetails {
-		st.StateDetails = st.StateDetails[:maxStateDetails-3] + "..."
-	}
+	st.StateDetails = truncate(st.StateDetails)
 	if st.State.Terminal() && st.FinishedAt == nil {
 		st.FinishedAt = ptr(metav1.NewTime(r.Clock.Now()))
 	}
@@ -313,6 +347,14 @@ func (r *JobRunReconciler) setStatus(ctx context.Context, run *v1alpha1.JobRun, 
 		return r.expire(ctx, updated)
 	}
 	return ctrl.Result{RequeueAfter: requeueAfter}, nil
+}
+
+// truncate keeps stateDetails within the service model's 256 characters.
+func truncate(details string) string {
+	if len(details) <= maxStateDetails {
+		return details
+	}
+	return strings.ToValidUTF8(details[:maxStateDetails-3], "") + "..."
 }
 
 func ptr[T any](v T) *T { return &v }

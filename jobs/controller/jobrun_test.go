@@ -218,3 +218,64 @@ func TestRunRefusedByPolicyFails(t *testing.T) {
 		t.Errorf("a refused run got %d pods", n)
 	}
 }
+
+// TestRetries: with maxAttempts 3 a driver that fails twice is attempted again each time, and the third
+// attempt's success completes the run; a cancel during the second attempt ends it with no third.
+func TestRetries(t *testing.T) {
+	fail := corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Reason: "Error"}}
+	for name, cancelDuringSecond := range map[string]bool{"fails twice then succeeds": false, "cancelled during the second attempt": true} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			run := f.run(t)
+			run.Spec.Request.RetryPolicyConfiguration = &v1alpha1.RetryPolicyConfiguration{MaxAttempts: 3}
+			if err := f.c.Update(context.Background(), run); err != nil {
+				t.Fatal(err)
+			}
+			var drivers []string
+			for attempt := int32(1); attempt <= 3; attempt++ {
+				f.reconcile(t) // creates the attempt's driver
+				run := f.run(t)
+				if run.CurrentAttempt() != attempt || run.Status.State != v1alpha1.StateSubmitted {
+					t.Fatalf("attempt %d: status %+v", attempt, run.Status)
+				}
+				drivers = append(drivers, run.Status.DriverPod)
+				if pods := f.pods(t); len(pods) != 1 {
+					t.Fatalf("attempt %d: %d pods, want its driver only", attempt, len(pods))
+				}
+				if attempt == 2 && cancelDuringSecond {
+					base := run.DeepCopy()
+					run.Spec.Cancel = true
+					if err := f.c.Patch(context.Background(), run, client.MergeFrom(base)); err != nil {
+						t.Fatal(err)
+					}
+					f.reconcile(t)
+					f.reconcile(t)
+					if got := f.run(t); got.Status.State != v1alpha1.StateCancelled || got.CurrentAttempt() != 2 || len(f.pods(t)) != 0 {
+						t.Fatalf("after the cancel: %+v, %d pods", got.Status, len(f.pods(t)))
+					}
+					f.reconcile(t)
+					if got := f.run(t); got.CurrentAttempt() != 2 || len(f.pods(t)) != 0 {
+						t.Fatalf("a third attempt started after the cancel: %+v", got.Status)
+					}
+					return
+				}
+				if attempt < 3 {
+					f.setDriver(t, corev1.PodFailed, fail)
+				} else {
+					f.setDriver(t, corev1.PodSucceeded, corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}})
+				}
+				f.reconcile(t)
+			}
+			got := f.run(t)
+			if got.Status.State != v1alpha1.StateCompleted || got.CurrentAttempt() != 3 || len(got.Status.PreviousAttempts) != 2 {
+				t.Fatalf("status = %+v, want COMPLETED on attempt 3 after two failed attempts", got.Status)
+			}
+			if view := submit.ViewJobRun(got, "us-east-1", "152324983118"); view.RetryPolicyExecution == nil || view.RetryPolicyExecution.CurrentAttemptCount != 3 {
+				t.Errorf("DescribeJobRun's retryPolicyExecution = %+v, want currentAttemptCount 3", view.RetryPolicyExecution)
+			}
+			if drivers[0] == drivers[1] || drivers[1] == drivers[2] {
+				t.Errorf("attempts shared a driver pod name: %v", drivers)
+			}
+		})
+	}
+}

@@ -83,6 +83,31 @@ type JobRunStatus struct {
 	// FinishedAt is when the run reached a final state.
 	// +optional
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Attempt is the current attempt (retryPolicyConfiguration.maxAttempts); 0 means the first.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// PreviousAttempts are the attempts that failed and were retried, oldest first.
+	// +optional
+	// +listType=atomic
+	PreviousAttempts []JobRunAttempt `json:"previousAttempts,omitempty"`
+}
+
+// JobRunAttempt is how one attempt of a retried run ended.
+type JobRunAttempt struct {
+	Attempt int32 `json:"attempt"`
+	// DriverPod is the attempt's driver pod.
+	DriverPod string `json:"driverPod,omitempty"`
+	// State, FailureReason and StateDetails are the attempt's final state.
+	State         JobRunState `json:"state"`
+	FailureReason string      `json:"failureReason,omitempty"`
+	// +kubebuilder:validation:MaxLength=256
+	StateDetails string       `json:"stateDetails,omitempty"`
+	FinishedAt   *metav1.Time `json:"finishedAt,omitempty"`
+}
+
+// CurrentAttempt is the attempt the run is on, counting from 1.
+func (r *JobRun) CurrentAttempt() int32 {
+	return max(r.Status.Attempt, 1)
 }
 
 // JobRun is one emr-containers job run. Its name is the run's id.
@@ -94,6 +119,7 @@ type JobRunStatus struct {
 // +kubebuilder:printcolumn:name="Virtual Cluster",type=string,JSONPath=`.spec.request.virtualClusterId`
 // +kubebuilder:printcolumn:name="State",type=string,JSONPath=`.status.state`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.failureReason`
+// +kubebuilder:printcolumn:name="Attempt",type=integer,JSONPath=`.status.attempt`,priority=1
 // +kubebuilder:printcolumn:name="Driver",type=string,JSONPath=`.status.driverPod`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type JobRun struct {
