@@ -249,7 +249,8 @@ func TestJobRunsKeepHistory(t *testing.T) {
 
 	viewer := "viewer@example.com"
 	bind(t, ns, "sparkplace-job-viewer", viewer)
-	ro := newSubmitter(impersonating(t, viewer, "system:authenticated"))
+	// As the API does: the directory (virtual cluster id → namespace) is read with the server's identity.
+	ro := submit.New(submit.Options{Client: impersonating(t, viewer, "system:authenticated"), Directory: adminClient(t), Region: "us-east-1", AccountID: "152324983118"})
 	runs, err := ro.ListJobRuns(ctx, submit.ListJobRunsOptions{VirtualClusterID: vc.ID})
 	if err != nil || len(runs) != 2 {
 		t.Fatalf("read-only ListJobRuns = %d runs, %v; want 2", len(runs), err)

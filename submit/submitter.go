@@ -21,6 +21,9 @@ type Options struct {
 	// Directory finds a virtual cluster's namespace from its id and reads namespace labels; the API server
 	// reads them with its own identity (tenants may not list every namespace). Defaults to Client.
 	Directory client.Reader
+	// Namespace is where a caller who may not list virtual clusters cluster-wide looks for one (the CLI: the
+	// kubeconfig context's namespace). Optional.
+	Namespace string
 	// ProtectedNamespaces can never back a virtual cluster (sparkplace's own namespace, besides kube-*).
 	ProtectedNamespaces []string
 	// Clock stamps submissions and state changes. Defaults to the real clock.

@@ -280,7 +280,12 @@ func (s *Submitter) virtualCluster(ctx context.Context, id string) (*v1alpha1.Vi
 		return nil, &NotFoundError{Kind: "virtual cluster", ID: id}
 	}
 	var list v1alpha1.VirtualClusterList
-	if err := s.opts.Directory.List(ctx, &list, client.MatchingLabels{LabelVirtualClusterID: id}); err != nil {
+	err = s.opts.Directory.List(ctx, &list, client.MatchingLabels{LabelVirtualClusterID: id})
+	if apierrors.IsForbidden(err) && s.opts.Namespace != "" {
+		// A tenant using the CLI may not list every namespace: look in its own.
+		err = s.opts.Directory.List(ctx, &list, client.InNamespace(s.opts.Namespace), client.MatchingLabels{LabelVirtualClusterID: id})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("looking up virtual cluster %s: %w", id, err)
 	}
 	for i := range list.Items {

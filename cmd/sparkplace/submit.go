@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sparkplace/sparkplace/jobs/controller"
@@ -65,6 +66,7 @@ func (f *submitterFlags) submitter(offline bool) (*submit.Submitter, error) {
 		if opts.Client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
 			return nil, fmt.Errorf("creating Kubernetes client: %w", err)
 		}
+		opts.Namespace = kubeconfigNamespace(f.kubeconfig)
 	}
 	return submit.New(opts), nil
 }
@@ -182,4 +184,17 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// kubeconfigNamespace is the namespace of the kubeconfig's current context ("" when it names none).
+func kubeconfigNamespace(kubeconfig string) string {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if kubeconfig != "" {
+		rules.ExplicitPath = kubeconfig
+	}
+	ns, _, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).Namespace()
+	if err != nil {
+		return ""
+	}
+	return ns
 }
