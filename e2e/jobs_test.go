@@ -60,7 +60,7 @@ func splitJobsObjects(objs []*unstructured.Unstructured) (webhook, jobs []*unstr
 	for _, o := range objs {
 		name := o.GetName()
 		if o.GetKind() == "CustomResourceDefinition" || strings.HasPrefix(name, "sparkplace-controller") || strings.HasPrefix(name, "sparkplace-api") ||
-			slices.Contains([]string{"sparkplace-spark-driver", "sparkplace-job-submitter", "sparkplace-job-viewer"}, name) {
+			slices.Contains([]string{"sparkplace-spark-driver", "sparkplace-job-submitter", "sparkplace-job-viewer", "sparkplace-job-templates"}, name) {
 			jobs = append(jobs, o)
 			continue
 		}

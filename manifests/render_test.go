@@ -70,6 +70,7 @@ func TestOverlaysRender(t *testing.T) {
 		"Deployment/sparkplace-webhook", "Service/sparkplace-webhook", "PodDisruptionBudget/sparkplace-webhook",
 		"NetworkPolicy/sparkplace-webhook", "MutatingWebhookConfiguration/sparkplace",
 		"CustomResourceDefinition/jobruns.sparkplace.io", "CustomResourceDefinition/virtualclusters.sparkplace.io",
+		"CustomResourceDefinition/jobtemplates.sparkplace.io", "ClusterRole/sparkplace-job-templates",
 		"ServiceAccount/sparkplace-controller", "Deployment/sparkplace-controller",
 		"ClusterRole/sparkplace-controller", "ClusterRoleBinding/sparkplace-controller",
 		"Role/sparkplace-controller-leader-election", "RoleBinding/sparkplace-controller-leader-election",

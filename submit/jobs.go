@@ -77,6 +77,9 @@ func (s *Submitter) StartJobRun(ctx context.Context, req *StartJobRunRequest) (*
 	if view := s.viewVirtualCluster(vc); view.State != v1alpha1.VirtualClusterRunning {
 		return nil, invalidf("virtual cluster %s is %s%s", vc.Name, view.State, suffix(": ", vc.Status.StateDetails))
 	}
+	if req, err = s.resolveTemplate(ctx, req); err != nil {
+		return nil, err
+	}
 	token, err := s.clientToken(req)
 	if err != nil {
 		return nil, err

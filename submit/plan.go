@@ -126,8 +126,8 @@ func validateRequest(req *StartJobRunRequest) (*SparkSubmitJobDriver, error) {
 	switch {
 	case req == nil:
 		return nil, invalidf("empty StartJobRun request")
-	case req.JobTemplateID != "":
-		return nil, invalidf("jobTemplateId: job templates are not supported by this submitter; send the full request")
+	case req.JobTemplateID != "" && req.JobDriver == nil:
+		return nil, invalidf("jobTemplateId %s: the template is applied by StartJobRun against the cluster, not in a dry run", req.JobTemplateID)
 	case req.JobDriver == nil:
 		return nil, invalidf("jobDriver is required")
 	case req.JobDriver.SparkSQLJobDriver != nil && req.JobDriver.SparkSubmitJobDriver != nil:

@@ -27,6 +27,10 @@ type Service interface {
 	ListJobRuns(ctx context.Context, opts submit.ListJobRunsOptions) ([]submit.JobRun, error)
 	DescribeJobRun(ctx context.Context, virtualClusterID, id string) (*submit.JobRun, error)
 	CancelJobRun(ctx context.Context, virtualClusterID, id string) (*submit.JobRun, error)
+	CreateJobTemplate(ctx context.Context, req *submit.CreateJobTemplateRequest) (*submit.JobTemplate, error)
+	DescribeJobTemplate(ctx context.Context, id string) (*submit.JobTemplate, error)
+	ListJobTemplates(ctx context.Context) ([]submit.JobTemplate, error)
+	DeleteJobTemplate(ctx context.Context, id string) error
 }
 
 var _ Service = (*submit.Submitter)(nil)
@@ -64,6 +68,10 @@ var operations = map[string]string{
 	"GET /virtualclusters/{vc}/jobruns":         "ListJobRuns",
 	"GET /virtualclusters/{vc}/jobruns/{id}":    "DescribeJobRun",
 	"DELETE /virtualclusters/{vc}/jobruns/{id}": "CancelJobRun",
+	"POST /jobtemplates":                        "CreateJobTemplate",
+	"GET /jobtemplates":                         "ListJobTemplates",
+	"GET /jobtemplates/{id}":                    "DescribeJobTemplate",
+	"DELETE /jobtemplates/{id}":                 "DeleteJobTemplate",
 }
 
 // NewHandler returns the emr-containers API as an http.Handler: cross-site requests are refused, every
@@ -88,6 +96,10 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("GET /virtualclusters/{vc}/jobruns", h.listJobRuns)
 	mux.HandleFunc("GET /virtualclusters/{vc}/jobruns/{id}", h.describeJobRun)
 	mux.HandleFunc("DELETE /virtualclusters/{vc}/jobruns/{id}", h.cancelJobRun)
+	mux.HandleFunc("POST /jobtemplates", h.createJobTemplate)
+	mux.HandleFunc("GET /jobtemplates", h.listJobTemplates)
+	mux.HandleFunc("GET /jobtemplates/{id}", h.describeJobTemplate)
+	mux.HandleFunc("DELETE /jobtemplates/{id}", h.deleteJobTemplate)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &apiError{status: http.StatusNotFound, code: "UnknownOperationException",
 			message: fmt.Sprintf("%s %s is not an emr-containers operation served by sparkplace", r.Method, r.URL.Path)})
@@ -138,6 +150,7 @@ func classify(err error) *apiError {
 // there (an SDK cannot match an undeclared error type).
 var notFoundDeclared = map[string]bool{
 	"CreateVirtualCluster": true, "DescribeVirtualCluster": true, "StartJobRun": true, "DescribeJobRun": true,
+	"CreateJobTemplate": true, "DescribeJobTemplate": true,
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -385,9 +398,11 @@ func inRange(t, after, before time.Time) bool {
 type (
 	vcItem  submit.VirtualCluster
 	runItem submit.JobRun
+	jtItem  submit.JobTemplate
 )
 
 func (v vcItem) position() (time.Time, string)  { return v.CreatedAt, v.ID }
+func (t jtItem) position() (time.Time, string)  { return t.CreatedAt, t.ID }
 func (r runItem) position() (time.Time, string) { return r.CreatedAt, r.ID }
 
 func first(v []string) string {

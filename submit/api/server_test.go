@@ -265,3 +265,72 @@ func TestInvalidJSONBody(t *testing.T) {
 		t.Errorf("got %d %v %s", rec.Code, rec.Header(), rec.Body.String())
 	}
 }
+
+// TestSDKJobTemplates: templates are created, listed, described and deleted, and StartJobRun fills one with
+// jobTemplateParameters; a parameter of the wrong type is refused naming it.
+func TestSDKJobTemplates(t *testing.T) {
+	sdk, c := newAPI(t)
+	ctx := context.Background()
+	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
+		Name:              aws.String("analytics"),
+		ContainerProvider: &types.ContainerProvider{Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks, Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := sdk.CreateJobTemplate(ctx, &emrcontainers.CreateJobTemplateInput{
+		Name: aws.String("pi"), ClientToken: aws.String("pi-template"),
+		JobTemplateData: &types.JobTemplateData{
+			ExecutionRoleArn: aws.String("arn:aws:iam::152324983118:role/emr-job-role"), ReleaseLabel: aws.String("emr-7.6.0-latest"),
+			JobDriver: &types.JobDriver{SparkSubmitJobDriver: &types.SparkSubmitJobDriver{
+				EntryPoint:            aws.String("local:///usr/lib/spark/examples/src/main/python/pi.py"),
+				SparkSubmitParameters: aws.String("--conf spark.executor.instances=${Executors}"),
+			}},
+			ParameterConfiguration: map[string]types.TemplateParameterConfiguration{"Executors": {Type: types.TemplateParameterDataTypeNumber}},
+		},
+	})
+	if err != nil {
+		t.Fatalf("CreateJobTemplate: %v", err)
+	}
+	desc, err := sdk.DescribeJobTemplate(ctx, &emrcontainers.DescribeJobTemplateInput{Id: tmpl.Id})
+	if err != nil || aws.ToString(desc.JobTemplate.Name) != "pi" {
+		t.Errorf("DescribeJobTemplate = %v, %v", desc, err)
+	}
+	list, err := sdk.ListJobTemplates(ctx, &emrcontainers.ListJobTemplatesInput{})
+	if err != nil || len(list.Templates) != 1 {
+		t.Errorf("ListJobTemplates = %v, %v", list, err)
+	}
+	run, err := sdk.StartJobRun(ctx, &emrcontainers.StartJobRunInput{
+		VirtualClusterId: vc.Id, Name: aws.String("pi"), ClientToken: aws.String("from-template"),
+		JobTemplateId: tmpl.Id, JobTemplateParameters: map[string]string{"Executors": "4"},
+	})
+	if err != nil {
+		t.Fatalf("StartJobRun from a template: %v", err)
+	}
+	var jr v1alpha1.JobRun
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "analytics", Name: aws.ToString(run.Id)}, &jr); err != nil ||
+		!strings.HasSuffix(jr.Spec.Request.JobDriver.SparkSubmitJobDriver.SparkSubmitParameters, "instances=4") {
+		t.Errorf("the run's request = %+v, %v", jr.Spec.Request.JobDriver, err)
+	}
+	_, err = sdk.StartJobRun(ctx, &emrcontainers.StartJobRunInput{
+		VirtualClusterId: vc.Id, Name: aws.String("pi"), ClientToken: aws.String("bad-param"),
+		JobTemplateId: tmpl.Id, JobTemplateParameters: map[string]string{"Executors": "four"},
+	})
+	if errorCode(err) != "ValidationException" || !strings.Contains(err.Error(), "Executors") {
+		t.Errorf("a NUMBER parameter given a word: %v, want a ValidationException naming it", err)
+	}
+	if _, err := sdk.DeleteJobTemplate(ctx, &emrcontainers.DeleteJobTemplateInput{Id: tmpl.Id}); err != nil {
+		t.Fatalf("DeleteJobTemplate: %v", err)
+	}
+	if _, err := sdk.DescribeJobTemplate(ctx, &emrcontainers.DescribeJobTemplateInput{Id: tmpl.Id}); errorCode(err) != "ResourceNotFoundException" {
+		t.Errorf("a deleted template: %v, want ResourceNotFoundException", err)
+	}
+}
+
+func errorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}

@@ -15,5 +15,5 @@ var (
 )
 
 func init() {
-	SchemeBuilder.Register(&JobRun{}, &JobRunList{}, &VirtualCluster{}, &VirtualClusterList{})
+	SchemeBuilder.Register(&JobRun{}, &JobRunList{}, &VirtualCluster{}, &VirtualClusterList{}, &JobTemplate{}, &JobTemplateList{})
 }
