@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,13 +221,28 @@ func TestAPIAuthenticatesAndIsolatesTenants(t *testing.T) {
 	if _, err := start(apiKey{alice.id, "not-alice-secret", ""}, vcA.ID, "--client-token", "wrong-secret"); err == nil || !strings.Contains(err.Error(), "InvalidSignatureException") {
 		t.Errorf("wrong secret: %v, want InvalidSignatureException", err)
 	}
-	stale := sdkFor(url, alice)
-	_, err = stale.ListJobRuns(ctx, &emrcontainers.ListJobRunsInput{VirtualClusterId: aws.String(vcA.ID)}, func(o *emrcontainers.Options) {
-		o.RetryMaxAttempts = 1
-		o.HTTPSignerV4 = staleSigner{v4.NewSigner()}
-	})
-	if errorCode(err) != "InvalidSignatureException" || !strings.Contains(err.Error(), "Signature expired") {
-		t.Errorf("a 20-minute-old signature: %v, want InvalidSignatureException: Signature expired", err)
+	// Signed correctly, 20 minutes ago.
+	stale, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/virtualclusters/"+vcA.ID+"/jobruns", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emptySum := sha256.Sum256(nil)
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: alice.id, SecretAccessKey: alice.secret}, stale,
+		hex.EncodeToString(emptySum[:]), "emr-containers", "us-east-1", time.Now().Add(-20*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Type    string `json:"__type"`
+		Message string `json:"message"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || body.Type != "InvalidSignatureException" || !strings.Contains(body.Message, "Signature expired") {
+		t.Errorf("a 20-minute-old signature: %d %+v, want 403 InvalidSignatureException: Signature expired", resp.StatusCode, body)
 	}
 	// Outside the virtual cluster's allow-lists: refused with the rule named.
 	if _, err := start(alice, vcA.ID, "--configuration-overrides", `{"applicationConfiguration": [{"classification": "spark-defaults", "properties": {"spark.kubernetes.authenticate.driver.serviceAccountName": "clusterrole-aggregation-controller"}}]}`); err == nil || !strings.Contains(err.Error(), "allowedServiceAccounts") {
@@ -242,11 +259,4 @@ func TestAPIAuthenticatesAndIsolatesTenants(t *testing.T) {
 		t.Fatalf("cancel-job-run: %v", err)
 	}
 	waitJobRunState(t, admin, vcA.ID, jobID, "CANCELLED")
-}
-
-// staleSigner signs as of 20 minutes ago.
-type staleSigner struct{ *v4.Signer }
-
-func (s staleSigner) SignHTTP(ctx context.Context, creds aws.Credentials, r *http.Request, payloadHash, service, region string, at time.Time, opts ...func(*v4.SignerOptions)) error {
-	return s.Signer.SignHTTP(ctx, creds, r, payloadHash, service, region, at.Add(-20*time.Minute), opts...)
 }

@@ -3,13 +3,14 @@ package api
 import (
 	"bytes"
 	"context"
-	"github.com/google/uuid"
 	"io"
 	"mime"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 type (

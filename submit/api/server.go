@@ -5,14 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"io"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
+
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/sparkplace/sparkplace/submit"
 )
