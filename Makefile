@@ -17,7 +17,7 @@ build: ## Build bin/sparkplace.
 	go build -o bin/sparkplace ./cmd/sparkplace
 
 .PHONY: generate
-generate: ## Regenerate deep-copy code and CRD manifests (manifests/base/crds) from jobs/api with controller-gen.
+generate: ## Regenerate deep-copy code and CRD manifests (manifests/base/jobs/crds) from jobs/api with controller-gen.
 	hack/generate.sh
 
 .PHONY: lint

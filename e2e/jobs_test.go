@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -56,13 +55,11 @@ func mustScheme() *runtime.Scheme {
 	return s
 }
 
-// splitJobsObjects separates the job-run part of a rendered install (CRDs, the controller and its RBAC, the
-// driver and tenant ClusterRoles) from the webhook's.
+// splitJobsObjects separates the job-run part of a rendered install (label sparkplace.io/part=jobs: CRDs,
+// the controller, the API, their RBAC, the driver and tenant ClusterRoles) from the webhook's.
 func splitJobsObjects(objs []*unstructured.Unstructured) (webhook, jobs []*unstructured.Unstructured) {
 	for _, o := range objs {
-		name := o.GetName()
-		if o.GetKind() == "CustomResourceDefinition" || strings.HasPrefix(name, "sparkplace-controller") || strings.HasPrefix(name, "sparkplace-api") ||
-			slices.Contains([]string{"sparkplace-spark-driver", "sparkplace-job-submitter", "sparkplace-job-viewer", "sparkplace-job-templates"}, name) {
+		if o.GetLabels()[manifests.LabelPart] == manifests.PartJobs {
 			jobs = append(jobs, o)
 			continue
 		}

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Generates the deep-copy code and the CRD manifests from the Go types in jobs/api with controller-gen.
 #
-# Usage: hack/generate.sh            write jobs/api/*/zz_generated.deepcopy.go and manifests/base/crds/
+# Usage: hack/generate.sh            write jobs/api/*/zz_generated.deepcopy.go and manifests/base/jobs/crds/
 #        hack/generate.sh --verify   fail (listing the differences) when the checked-in files are out of date
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 gen="$(hack/controller-gen.sh)"
-crds="manifests/base/crds"
+crds="manifests/base/jobs/crds"
 
 generate() { # generate CRD_DIR
   "$gen" object paths=./jobs/api/...

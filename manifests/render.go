@@ -23,6 +23,13 @@ const (
 	OverlayNodeAgent = "node-agent"
 )
 
+// LabelPart and PartJobs mark the job-run part of the install (manifests/base/jobs): the CRDs, the
+// controller, the emr-containers API and their RBAC.
+const (
+	LabelPart = "sparkplace.io/part"
+	PartJobs  = "jobs"
+)
+
 //go:embed base overlays
 var tree embed.FS
 

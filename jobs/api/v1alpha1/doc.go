@@ -3,7 +3,7 @@
 // the StartJobRun request as spec, the state the controller observed as status). They are CRDs, so
 // Kubernetes RBAC on them is the tenancy model, and `kubectl get jobruns -A` shows every run.
 //
-// The CRD manifests under manifests/base/crds are generated from these types by controller-gen
+// The CRD manifests under manifests/base/jobs/crds are generated from these types by controller-gen
 // (`make generate`); CI fails when they are out of date.
 //
 // +kubebuilder:object:generate=true
