@@ -75,8 +75,11 @@ func containerViews(cs []corev1.Container) []corev1.Container {
 	for i, c := range cs {
 		out[i] = corev1.Container{Name: c.Name, Image: c.Image, SecurityContext: c.SecurityContext}
 		for _, m := range c.VolumeMounts {
+			// Which local dirs a container mounts, not where: Spark mounts each executor's at a path of its own
+			// (a fresh /var/data/spark-<uuid> in client mode, the driver's paths shuffled in cluster mode),
+			// which would give every executor its own input, and its own cache miss.
 			if strings.HasPrefix(m.Name, placement.LocalDirVolumePrefix) {
-				out[i].VolumeMounts = append(out[i].VolumeMounts, m)
+				out[i].VolumeMounts = append(out[i].VolumeMounts, corev1.VolumeMount{Name: m.Name, ReadOnly: m.ReadOnly})
 			}
 		}
 	}
