@@ -75,6 +75,10 @@ func BenchmarkAdmission(b *testing.B) {
 	// which the live server does not pay.
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	placer := newTestPlacer(b, policies.Options{})
+	// A new application for every pod of the miss and driver cases, across the benchmark's rounds too (the
+	// framework runs each case with growing b.N, and the cache outlives a round).
+	apps := 1
+	newApp := func() int { apps++; return apps }
 	noop := &admission.Webhook{Handler: admission.HandlerFunc(func(context.Context, admission.Request) admission.Response {
 		return admission.Allowed("")
 	})}
@@ -87,12 +91,12 @@ func BenchmarkAdmission(b *testing.B) {
 		{"executor-hit/client-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, 0, i+2) }},
 		{"executor-hit/cluster-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clusterMode, 0, i+2) }},
 		{"executor-hit/nvme", placer, func(i int) *corev1.Pod { return withProfile(sparkExecutor(b, clientMode, 0, i+2), "nvme") }},
-		{"executor-miss", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, i+2, 1) }},
-		{"driver", placer, func(i int) *corev1.Pod { return sparkDriver(b, i+2) }},
+		{"executor-miss", placer, func(int) *corev1.Pod { return sparkExecutor(b, clientMode, newApp(), 1) }},
+		{"driver", placer, func(int) *corev1.Pod { return sparkDriver(b, newApp()) }},
 		// The driver's zone choice at scale: 5,000 nodes and 1,000 Spark pods in the capacity index, and
 		// reservations that expire at once, so every admission computes a fresh choice (as every new
 		// application's driver does); it reads running sums, not the nodes.
-		{"driver-capacity", capacityPlacer(b), func(i int) *corev1.Pod { return sparkDriver(b, i+2) }},
+		{"driver-capacity", capacityPlacer(b), func(int) *corev1.Pod { return sparkDriver(b, newApp()) }},
 	}
 	for _, bc := range cases {
 		var wh http.Handler = noop
