@@ -8,9 +8,10 @@ import corev1 "k8s.io/api/core/v1"
 // yields the same input (and so the same, cached, decision): labels without spark-exec-id, annotations,
 // nodeSelector, affinity, tolerations, topologySpreadConstraints, pod securityContext, schedulerName,
 // priorityClassName, the spark-local-dir-* volumes, generateName when the pod has no name, and per container
-// (init containers too) its name, image, securityContext and its mounts of those volumes. Per-pod values (name,
-// env, service-account token volumes) are left out, and so are
-// resources, which the admission path does not decode.
+// (init containers too) its name, image, securityContext and its mounts of those volumes, without their mount
+// paths (in client mode Spark gives every executor its own /var/data/spark-<uuid>). Per-pod values (name,
+// env, service-account token volumes, those paths) are left out, and so are resources, which the admission
+// path does not decode.
 type Input struct {
 	// Operation is the admission operation, "CREATE".
 	Operation string `json:"operation"`
