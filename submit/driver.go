@@ -71,7 +71,7 @@ func (b *builder) build() (*Plan, error) {
 			Name: id, Namespace: ns, CreationTimestamp: metav1.NewTime(b.opts.Now.UTC()),
 			Labels: map[string]string{LabelJobRunID: id, LabelVirtualClusterID: b.target.VirtualClusterID, labelManagedBy: managedBy},
 		},
-		Spec: v1alpha1.JobRunSpec{Request: req, CreatedBy: b.opts.CreatedBy},
+		Spec: v1alpha1.JobRunSpec{Request: req, CreatedBy: b.opts.CreatedBy, Tags: req.Tags},
 	}
 	timeout := b.timeout
 	if timeout == 0 {

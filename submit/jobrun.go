@@ -95,7 +95,10 @@ func ViewJobRun(r *v1alpha1.JobRun, region, accountID string) JobRun {
 		CreatedBy:              r.Spec.CreatedBy,
 		StateDetails:           r.Status.StateDetails,
 		FailureReason:          r.Status.FailureReason,
-		Tags:                   req.Tags,
+		Tags:                   r.Spec.Tags,
+	}
+	if run.Tags == nil {
+		run.Tags = req.Tags
 	}
 	if f := r.Status.FinishedAt; f != nil {
 		t := f.UTC()

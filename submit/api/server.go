@@ -32,6 +32,9 @@ type Service interface {
 	DescribeJobTemplate(ctx context.Context, id string) (*submit.JobTemplate, error)
 	ListJobTemplates(ctx context.Context) ([]submit.JobTemplate, error)
 	DeleteJobTemplate(ctx context.Context, id string) error
+	TagResource(ctx context.Context, arn string, tags map[string]string) error
+	UntagResource(ctx context.Context, arn string, keys []string) error
+	ListTagsForResource(ctx context.Context, arn string) (map[string]string, error)
 }
 
 var _ Service = (*submit.Submitter)(nil)
@@ -73,6 +76,9 @@ var operations = map[string]string{
 	"GET /jobtemplates":                         "ListJobTemplates",
 	"GET /jobtemplates/{id}":                    "DescribeJobTemplate",
 	"DELETE /jobtemplates/{id}":                 "DeleteJobTemplate",
+	"POST /tags/{arn...}":                       "TagResource",
+	"DELETE /tags/{arn...}":                     "UntagResource",
+	"GET /tags/{arn...}":                        "ListTagsForResource",
 }
 
 // NewHandler returns the emr-containers API as an http.Handler: cross-site requests are refused, every
@@ -101,6 +107,12 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("GET /jobtemplates", h.listJobTemplates)
 	mux.HandleFunc("GET /jobtemplates/{id}", h.describeJobTemplate)
 	mux.HandleFunc("DELETE /jobtemplates/{id}", h.deleteJobTemplate)
+	mux.HandleFunc("POST /tags/{arn...}", h.tagResource)
+	mux.HandleFunc("DELETE /tags/{arn...}", h.untagResource)
+	mux.HandleFunc("GET /tags/{arn...}", h.listTagsForResource)
+	for _, route := range notSupported {
+		mux.HandleFunc(route, h.unsupported)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, &apiError{status: http.StatusNotFound, code: "UnknownOperationException",
 			message: fmt.Sprintf("%s %s is not an emr-containers operation served by sparkplace", r.Method, r.URL.Path)})
@@ -152,6 +164,7 @@ func classify(err error) *apiError {
 var notFoundDeclared = map[string]bool{
 	"CreateVirtualCluster": true, "DescribeVirtualCluster": true, "StartJobRun": true, "DescribeJobRun": true,
 	"CreateJobTemplate": true, "DescribeJobTemplate": true,
+	"TagResource": true, "UntagResource": true, "ListTagsForResource": true,
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {

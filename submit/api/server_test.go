@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -333,4 +334,44 @@ func errorCode(err error) string {
 		return ae.ErrorCode()
 	}
 	return ""
+}
+
+// TestSDKTags: tags are set, listed and removed on a virtual cluster and a job run through their ARNs.
+func TestSDKTags(t *testing.T) {
+	sdk, _ := newAPI(t)
+	ctx := context.Background()
+	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
+		Name:              aws.String("analytics"),
+		ContainerProvider: &types.ContainerProvider{Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks, Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}}},
+		Tags:              map[string]string{"team": "sales"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := sdk.StartJobRun(ctx, &emrcontainers.StartJobRunInput{
+		VirtualClusterId: vc.Id, Name: aws.String("pi"), ClientToken: aws.String("tags"), Tags: map[string]string{"cost-center": "42"},
+		ExecutionRoleArn: aws.String("arn:aws:iam::152324983118:role/emr-job-role"), ReleaseLabel: aws.String("emr-7.6.0-latest"),
+		JobDriver: &types.JobDriver{SparkSubmitJobDriver: &types.SparkSubmitJobDriver{EntryPoint: aws.String("local:///usr/lib/spark/examples/src/main/python/pi.py")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for arn, want := range map[string]map[string]string{
+		aws.ToString(vc.Arn):  {"team": "sales", "env": "prod"},
+		aws.ToString(run.Arn): {"cost-center": "42", "env": "prod"},
+	} {
+		if _, err := sdk.TagResource(ctx, &emrcontainers.TagResourceInput{ResourceArn: aws.String(arn), Tags: map[string]string{"env": "prod"}}); err != nil {
+			t.Fatalf("TagResource %s: %v", arn, err)
+		}
+		got, err := sdk.ListTagsForResource(ctx, &emrcontainers.ListTagsForResourceInput{ResourceArn: aws.String(arn)})
+		if err != nil || !maps.Equal(got.Tags, want) {
+			t.Errorf("ListTagsForResource %s = %v, %v; want %v", arn, got, err, want)
+		}
+		if _, err := sdk.UntagResource(ctx, &emrcontainers.UntagResourceInput{ResourceArn: aws.String(arn), TagKeys: []string{"env"}}); err != nil {
+			t.Fatalf("UntagResource %s: %v", arn, err)
+		}
+		if got, err := sdk.ListTagsForResource(ctx, &emrcontainers.ListTagsForResourceInput{ResourceArn: aws.String(arn)}); err != nil || got.Tags["env"] != "" {
+			t.Errorf("after UntagResource %s: %v, %v", arn, got, err)
+		}
+	}
 }

@@ -66,3 +66,61 @@ func (h *handler) deleteJobTemplate(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"id": id})
 }
+
+func (h *handler) tagResource(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Tags map[string]string `json:"tags"`
+	}
+	if err := decodeBody(r, &in); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if len(in.Tags) == 0 {
+		h.fail(w, r, validation("tags is required"))
+		return
+	}
+	if err := svcOf(r).TagResource(r.Context(), r.PathValue("arn"), in.Tags); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (h *handler) untagResource(w http.ResponseWriter, r *http.Request) {
+	keys := r.URL.Query()["tagKeys"]
+	if len(keys) == 0 {
+		h.fail(w, r, validation("tagKeys is required"))
+		return
+	}
+	if err := svcOf(r).UntagResource(r.Context(), r.PathValue("arn"), keys); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (h *handler) listTagsForResource(w http.ResponseWriter, r *http.Request) {
+	tags, err := svcOf(r).ListTagsForResource(r.Context(), r.PathValue("arn"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tags": tags})
+}
+
+// notSupported are the operations of the model sparkplace does not serve: managed endpoints (EMR Studio's
+// interactive endpoints) and security configurations. They answer a ValidationException, which every one
+// of them declares, saying so.
+var notSupported = []string{
+	"POST /virtualclusters/{vc}/endpoints", "GET /virtualclusters/{vc}/endpoints",
+	"GET /virtualclusters/{vc}/endpoints/{id}", "DELETE /virtualclusters/{vc}/endpoints/{id}",
+	"POST /virtualclusters/{vc}/endpoints/{id}/credentials",
+	"POST /securityconfigurations", "GET /securityconfigurations", "GET /securityconfigurations/{id}",
+}
+
+func (h *handler) unsupported(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, validation("%s %s: managed endpoints and security configurations are not supported by sparkplace", r.Method, r.URL.Path))
+}

@@ -46,6 +46,9 @@ type JobRunSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="createdBy is immutable"
 	CreatedBy string `json:"createdBy,omitempty"`
+	// Tags are the run's tags (TagResource and UntagResource change them); they start as the request's.
+	// +optional
+	Tags map[string]string `json:"tags,omitempty"`
 	// Cancel asks the controller to stop the run; it cannot be withdrawn.
 	// +optional
 	Cancel bool `json:"cancel,omitempty"`

@@ -37,10 +37,10 @@ type JobTemplateData struct {
 	JobTags map[string]string `json:"jobTags,omitempty"`
 }
 
-// JobTemplateSpec is an emr-containers job template. Immutable: a template is replaced, not edited.
-// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a job template is immutable"
+// JobTemplateSpec is an emr-containers job template. Only its tags change: a template is replaced, not edited.
 type JobTemplateSpec struct {
 	// +kubebuilder:validation:Pattern=`^[.\-_/#A-Za-z0-9]{1,64}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a job template's name is immutable"
 	Name string `json:"name"`
 	// +optional
 	ClientToken string `json:"clientToken,omitempty"`
@@ -49,8 +49,10 @@ type JobTemplateSpec struct {
 	// +optional
 	KMSKeyARN string `json:"kmsKeyArn,omitempty"`
 	// +optional
-	Tags            map[string]string `json:"tags,omitempty"`
-	JobTemplateData JobTemplateData   `json:"jobTemplateData"`
+	Tags map[string]string `json:"tags,omitempty"`
+	// JobTemplateData is immutable.
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="a job template's data is immutable"
+	JobTemplateData JobTemplateData `json:"jobTemplateData"`
 }
 
 // JobTemplate is an emr-containers job template, shared by every virtual cluster like EMR's account-wide

@@ -245,6 +245,13 @@ func (in *JobRunRequest) DeepCopy() *JobRunRequest {
 func (in *JobRunSpec) DeepCopyInto(out *JobRunSpec) {
 	*out = *in
 	in.Request.DeepCopyInto(&out.Request)
+	if in.Tags != nil {
+		in, out := &in.Tags, &out.Tags
+		*out = make(map[string]string, len(*in))
+		for key, val := range *in {
+			(*out)[key] = val
+		}
+	}
 	if in.TTLSecondsAfterFinished != nil {
 		in, out := &in.TTLSecondsAfterFinished, &out.TTLSecondsAfterFinished
 		*out = new(int32)

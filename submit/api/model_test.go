@@ -1,0 +1,104 @@
+package api
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sparkplace/sparkplace/submit"
+)
+
+// serviceModel reads the emr-containers service model the installed AWS CLI ships (botocore's).
+func serviceModel(t *testing.T) map[string]any {
+	t.Helper()
+	out, err := exec.Command("python3", "-c", "import botocore, os; print(os.path.dirname(botocore.__file__))").Output()
+	if err != nil {
+		t.Skip("the AWS CLI (botocore) is not installed")
+	}
+	paths, _ := filepath.Glob(filepath.Join(strings.TrimSpace(string(out)), "data", "emr-containers", "*", "service-2.json*"))
+	if len(paths) == 0 {
+		t.Fatal("botocore has no emr-containers model")
+	}
+	f, err := os.Open(paths[len(paths)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	if strings.HasSuffix(f.Name(), ".gz") {
+		if r, err = gzip.NewReader(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var model map[string]any
+	if err := json.NewDecoder(r).Decode(&model); err != nil {
+		t.Fatal(err)
+	}
+	return model
+}
+
+// TestEveryModelOperationIsServed derives the operations and their declared errors from the service model:
+// each is served (no UnknownOperationException), answers 200 or an error type it declares, carries a
+// request id; managed endpoints and security configurations answer that they are not supported.
+func TestEveryModelOperationIsServed(t *testing.T) {
+	model := serviceModel(t)
+	c := fakeCluster(t, "analytics")
+	s := submit.New(submit.Options{Client: c, Region: "us-east-1", AccountID: "152324983118"})
+	vc, err := s.CreateVirtualCluster(context.Background(), "analytics", "analytics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := NewHandler(testOptions(s, "us-east-1"))
+	ops := model["operations"].(map[string]any)
+	if len(ops) < 20 {
+		t.Fatalf("the model has %d operations; is it emr-containers'?", len(ops))
+	}
+	for name, raw := range ops {
+		op := raw.(map[string]any)
+		t.Run(name, func(t *testing.T) {
+			httpDef := op["http"].(map[string]any)
+			path, _, _ := strings.Cut(httpDef["requestUri"].(string), "?")
+			path = strings.NewReplacer("{virtualClusterId}", vc.ID, "{jobRunId}", "0000000000000000000", "{templateId}", "0000000000000000000",
+				"{endpointId}", "0000000000000000000", "{securityConfigurationId}", "0000000000000000000",
+				"{resourceArn}", url.PathEscape(vc.ARN)).Replace(path)
+			body := ""
+			if m := httpDef["method"].(string); m == http.MethodPost || m == http.MethodPut {
+				body = "{}"
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, signed(t, httpDef["method"].(string), path, body, "secret", "us-east-1", time.Now()))
+			if rec.Header().Get("x-amzn-RequestId") == "" {
+				t.Error("no x-amzn-RequestId")
+			}
+			if rec.Code == http.StatusOK {
+				return
+			}
+			var declared []string
+			if errs, ok := op["errors"].([]any); ok {
+				for _, e := range errs {
+					declared = append(declared, e.(map[string]any)["shape"].(string))
+				}
+			}
+			code := rec.Header().Get("x-amzn-errortype")
+			if !slices.Contains(declared, code) {
+				t.Fatalf("%s %s answered %d %s (%s), which the model does not declare for %s (%v)", httpDef["method"], path, rec.Code, code, rec.Body.String(), name, declared)
+			}
+			if strings.Contains(name, "ManagedEndpoint") || strings.Contains(name, "SecurityConfiguration") {
+				if code != "ValidationException" || !strings.Contains(rec.Body.String(), "not supported") {
+					t.Errorf("%s: %s, want a ValidationException saying it is not supported", name, rec.Body.String())
+				}
+			}
+		})
+	}
+}
