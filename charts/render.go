@@ -64,8 +64,8 @@ type Options struct {
 	ReleaseName, Namespace string
 }
 
-// Render renders the chart like `helm template` (values checked against values.schema.json) and returns its
-// objects sorted by kind and name. NOTES.txt is not an object and is left out.
+// Render renders the chart like `helm template --include-crds` (values checked against values.schema.json)
+// and returns its objects sorted by kind and name. NOTES.txt is not an object and is left out.
 func Render(opts Options) ([]*unstructured.Unstructured, error) {
 	if opts.ReleaseName == "" {
 		opts.ReleaseName = ReleaseName
@@ -86,6 +86,10 @@ func Render(opts Options) ([]*unstructured.Unstructured, error) {
 	files, err := engine.Render(c, vals)
 	if err != nil {
 		return nil, fmt.Errorf("rendering the chart: %w", err)
+	}
+	// The CRDs in crds/ are not templates: Helm applies them as they are, before the rest.
+	for _, crd := range c.CRDObjects() {
+		files[crd.Filename] = string(crd.File.Data)
 	}
 	names := make([]string, 0, len(files))
 	for name := range files {

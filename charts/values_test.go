@@ -248,7 +248,7 @@ config: {nvme: {hostPath: /mnt/nvme, nodeSelector: {node.example.com/nvme: "true
 						t.Errorf("%s in namespace %s", k, ns)
 					}
 					for _, s := range subjects(t, o) {
-						if s.Name != sa || s.Namespace != "spark-system" {
+						if !strings.HasPrefix(s.Name, "platform-sparkplace-") || s.Namespace != "spark-system" {
 							t.Errorf("%s binds %s/%s", k, s.Namespace, s.Name)
 						}
 					}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -120,6 +121,10 @@ func TestChartInstall(t *testing.T) {
 		// The NVMe node agent the chart installs (nodeAgent.enabled), run as its DaemonSet's pod would.
 		addFamilies(runNodeAgent(ctx, t))
 
+		// The job-run controller and the emr-containers API the chart installs, run as their pods would; the
+		// API is asked once without a signature.
+		addFamilies(runJobsPart(ctx, t, inst))
+
 		// The webhook unreachable: with failurePolicy Fail the API server refuses the Spark pod...
 		_ = inst.replica.proc.Stop(10 * time.Second)
 		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-down", ns).DriverPod(), metav1.CreateOptions{}); err == nil {
@@ -171,7 +176,7 @@ func TestChartInstall(t *testing.T) {
 			}
 		}
 		slices.Sort(ours)
-		t.Logf("sparkplace metrics the webhook and the node agent exported: %s", strings.Join(ours, " "))
+		t.Logf("sparkplace metrics the webhook, node agent, controller and API exported: %s", strings.Join(ours, " "))
 	})
 }
 
@@ -292,6 +297,71 @@ func runNodeAgent(ctx context.Context, t *testing.T) map[string]*dto.MetricFamil
 	return families
 }
 
+// runJobsPart runs the chart's job-run controller and emr-containers API as their Deployments describe them
+// (args, POD_NAMESPACE, their ServiceAccounts' tokens) on local ports, sends the API one unsigned request,
+// and returns the metrics both export.
+func runJobsPart(ctx context.Context, t *testing.T, inst *chartInstall) map[string]*dto.MetricFamily {
+	t.Helper()
+	ports, err := framework.FreePorts(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := func(i int) string { return "127.0.0.1:" + strconv.Itoa(ports[i]) }
+	bin := os.Getenv("SPARKPLACE_BIN")
+	if bin == "" {
+		bin = filepath.Join(cp.Dir, "sparkplace")
+	}
+	families := map[string]*dto.MetricFamily{}
+	for _, c := range []struct {
+		deployment, metrics string
+		local               map[string]string
+		ready               string // a metric that shows it runs
+		poke                func()
+	}{
+		{deployment: chartFullname + "-controller", metrics: addr(0),
+			local: map[string]string{"--metrics-bind-address": addr(0), "--health-probe-bind-address": addr(1)}, ready: "sparkplace_jobruns"},
+		{deployment: chartFullname + "-api", metrics: addr(2),
+			local: map[string]string{"--metrics-bind-address": addr(2), "--listen": addr(3)}, ready: "sparkplace_api_auth_failures_total",
+			poke: func() {
+				if resp, err := http.Get("http://" + addr(3) + "/virtualclusters"); err == nil {
+					resp.Body.Close()
+				}
+			}},
+	} {
+		var d appsv1.Deployment
+		toTyped(t, find(t, inst.objs, "Deployment", c.deployment), &d)
+		args := localWebhookArgs(t, d.Spec.Template.Spec.Containers[0], c.local)
+		args = append(args, "--kubeconfig="+serviceAccountKubeconfig(ctx, t, chartNamespace, d.Spec.Template.Spec.ServiceAccountName))
+		proc, err := cp.StartProcess("sparkplace-chart-"+c.deployment, bin, args, []string{"POD_NAMESPACE=" + chartNamespace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("%s log:\n%s", c.deployment, proc.Tail(4000))
+			}
+			_ = proc.Stop(10 * time.Second)
+		})
+		waitFor(ctx, t, c.deployment+"'s metrics", func() bool {
+			if c.poke != nil {
+				c.poke()
+			}
+			resp, err := http.Get("http://" + c.metrics + "/metrics")
+			if err != nil {
+				return false
+			}
+			resp.Body.Close()
+			fs := scrape(ctx, t, "http://"+c.metrics+"/metrics")
+			if fs[c.ready] == nil {
+				return false
+			}
+			maps.Copy(families, fs)
+			return true
+		})
+	}
+	return families
+}
+
 // monitoringOn turns on every monitoring object of the chart.
 var monitoringOn = map[string]any{
 	"serviceMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true}, "dashboard": map[string]any{"enabled": true},
@@ -353,7 +423,10 @@ func installChart(ctx context.Context, t *testing.T, testNamespace string, value
 		port: ports[0], metrics: "127.0.0.1:" + strconv.Itoa(ports[1]), health: "127.0.0.1:" + strconv.Itoa(ports[2]),
 	}}
 	adaptChartWebhook(t, objs, testNamespace, inst.replica.port)
-	t.Cleanup(func() { deleteObjects(t, objs) })
+	// The CRDs stay: they are the job-run tests' too, and a CRD being deleted cannot be applied again.
+	t.Cleanup(func() {
+		deleteObjects(t, slices.DeleteFunc(slices.Clone(objs), func(o *unstructured.Unstructured) bool { return o.GetKind() == "CustomResourceDefinition" }))
+	})
 	serverSideApply(ctx, t, objs)
 	waitDeploymentPods(ctx, t, chartNamespace)
 

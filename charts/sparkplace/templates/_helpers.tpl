@@ -34,6 +34,12 @@ app.kubernetes.io/part-of: sparkplace
 {{ include "sparkplace.helmLabels" . }}
 {{- end -}}
 
+{{/* Labels of the job-run part (manifests/base/jobs). */}}
+{{- define "sparkplace.jobsLabels" -}}
+{{ include "sparkplace.labels" . }}
+sparkplace.io/part: jobs
+{{- end -}}
+
 {{/* Labels selecting the webhook's pods. */}}
 {{- define "sparkplace.webhookSelector" -}}
 app.kubernetes.io/name: sparkplace
