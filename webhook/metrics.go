@@ -90,6 +90,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Free spot CPU (cores) per zone for the executors of the last steered driver's profile, as the capacity index estimated it (after pending executors and recent drivers).",
 		}, []string{"zone"}),
 	}
+	// Exported from 0, so a rate or an alert on relaxations has a series before the first one, and a replica
+	// whose peers did the relaxing still shows it never had to.
+	m.Relaxations.WithLabelValues("capacity")
 	if reg != nil {
 		reg.MustRegister(m.Admissions, m.AdmissionLatency, m.PolicyLatency, m.PolicyErrors, m.RulesFired, m.PolicyReloads, m.PolicyBundle,
 			m.ExecutorsPending, m.Relaxations, m.UnsatisfiableTerms, m.DriverZoneChoices, m.ZoneFreeSpotCPU)
