@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,9 +42,8 @@ const (
 	installNamespace = "sparkplace"
 	installSA        = "sparkplace-webhook"
 	installSecret    = "sparkplace-webhook-tls"
-	installCARole    = "sparkplace-webhook-cabundle"
 	// The overlay's webhook configuration is "sparkplace", which the suite's own webhook already uses; this
-	// test renames it (and the one RBAC rule and flag that name it) to run beside it.
+	// test renames it (and the RBAC rules and flag that name it) to run beside it.
 	certsWebhookConfig = "sparkplace-certs-e2e"
 )
 
@@ -212,9 +212,15 @@ func adaptForLocalCluster(t *testing.T, objs []*unstructured.Unstructured, ns st
 				out = append(out, w)
 			}
 			_ = unstructured.SetNestedSlice(o.Object, out, "webhooks")
-		case o.GetKind() == "ClusterRole" && o.GetName() == installCARole:
+		case o.GetKind() == "ClusterRole":
+			// The webhook's get (its relaxer's scope) and the CA role's update name the configuration.
 			rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
-			rules[0].(map[string]any)["resourceNames"] = []any{certsWebhookConfig}
+			for _, r := range rules {
+				rule := r.(map[string]any)
+				if resources, _ := rule["resources"].([]any); slices.Contains(resources, any("mutatingwebhookconfigurations")) {
+					rule["resourceNames"] = []any{certsWebhookConfig}
+				}
+			}
 			_ = unstructured.SetNestedSlice(o.Object, rules, "rules")
 		}
 	}

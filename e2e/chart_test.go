@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/common/model"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
@@ -98,6 +99,9 @@ func TestChartInstall(t *testing.T) {
 				}
 			}
 		}
+		// An executor pinned to its driver's zone that no node there can take (free capacity is not checked at
+		// admission): with the chart's config changed to zone.bound=1s it is relaxed a second later.
+		strandExecutor(ctx, t, inst, ns)
 		// A policy that fails at evaluation for drivers (the ConfigMap's mount updated in place): the driver
 		// is refused (onPolicyError deny) and counted as a policy error.
 		reloads := func(result string) float64 {
@@ -173,6 +177,42 @@ func TestChartInstall(t *testing.T) {
 		}
 		slices.Sort(ours)
 		t.Logf("sparkplace metrics the webhook, node agent, controller and API exported: %s", strings.Join(ours, " "))
+	})
+}
+
+// strandExecutor renders the chart with config.zone.bound=1s, updates the mounted config with it, and
+// creates an application whose executor asks for more CPU than any node has: it waits on its zone pin until
+// the webhook relaxes the application (counted in sparkplace_placement_relaxations_total) and replaces it.
+func strandExecutor(ctx context.Context, t *testing.T, inst *chartInstall, ns string) {
+	t.Helper()
+	objs, err := charts.Render(charts.Options{Values: map[string]any{"config": map[string]any{"preset": "eks", "zone": map[string]any{"bound": "1s"}}},
+		ReleaseName: chartRelease, Namespace: chartNamespace})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reloads := func() float64 {
+		return metricValue(ctx, t, inst.replica, "sparkplace_policy_reloads_total", map[string]string{"result": "success"})
+	}
+	before := reloads()
+	writeConfigMap(t, objs, chartFullname+"-config", filepath.Dir(inst.configFile))
+	waitFor(ctx, t, "the config with zone.bound=1s to load", func() bool { return reloads() > before })
+
+	app := sparksim.NewApp("chart-strand", ns)
+	driver, err := cp.Client.CoreV1().Pods(ns).Create(ctx, app.DriverPod(), metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create the driver: %v", err)
+	}
+	if _, err := sparksim.WaitForPod(ctx, cp.Client, ns, driver.Name, 2*time.Minute, sparksim.PodRunning); err != nil {
+		t.Fatal(err)
+	}
+	exec := app.ExecutorPod(driver, 1)
+	exec.Spec.Containers[0].Resources.Requests[corev1.ResourceCPU] = resource.MustParse("1000")
+	exec.Spec.Containers[0].Resources.Limits = nil
+	if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, exec, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create the oversized executor: %v", err)
+	}
+	waitFor(ctx, t, "the stranded executor's application to be relaxed", func() bool {
+		return metricValue(ctx, t, inst.replica, "sparkplace_placement_relaxations_total", nil) > 0
 	})
 }
 

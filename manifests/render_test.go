@@ -224,6 +224,8 @@ func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
 		// Bounded strictness replaces executors stranded on a full zone.
 		"ClusterRole: /pods patch,delete",
 		"ClusterRole: apps/daemonsets list,watch", // their requests count against free capacity
+		// Bounded strictness sweeps only the namespaces its own webhook configuration selects.
+		"ClusterRole: admissionregistration.k8s.io/mutatingwebhookconfigurations[" + webhookName + "] get",
 	}
 	cases := map[string]struct {
 		overlay string
@@ -234,7 +236,7 @@ func TestRBACIsExactlyWhatTheWebhookNeeds(t *testing.T) {
 			extra: []string{
 				"Role sparkplace: /secrets create",
 				"Role sparkplace: /secrets[" + secretName + "] get,update",
-				"ClusterRole: admissionregistration.k8s.io/mutatingwebhookconfigurations[" + webhookName + "] get,update",
+				"ClusterRole: admissionregistration.k8s.io/mutatingwebhookconfigurations[" + webhookName + "] update",
 			},
 		},
 		"cert-manager adds nothing": {overlay: manifests.OverlayCertManager},

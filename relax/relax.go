@@ -38,6 +38,10 @@ type Options struct {
 	Client client.Writer
 	// Zone returns the zone configuration in effect (it changes with policy reloads).
 	Zone func() policies.ZoneConfig
+	// Scope returns, once per sweep, which namespaces are this webhook's to sweep: those its webhook
+	// configuration sends to it. Nil sweeps every namespace. An error skips the sweep: a webhook never deletes
+	// pods it cannot show it placed.
+	Scope func(context.Context) (func(namespace string) bool, error)
 	// Pending is sparkplace_executors_pending_placement{reason}; Relaxations is
 	// sparkplace_placement_relaxations_total{reason}.
 	Pending     *prometheus.GaugeVec
@@ -82,6 +86,14 @@ func (r *Relaxer) interval() time.Duration {
 // Sweep counts the pending executors and relaxes the applications whose executors waited on their zone pin
 // past the bound.
 func (r *Relaxer) Sweep(ctx context.Context) {
+	inScope := func(string) bool { return true }
+	if r.o.Scope != nil {
+		var err error
+		if inScope, err = r.o.Scope(ctx); err != nil {
+			r.o.Log.Error(err, "reading which namespaces this webhook serves; not sweeping until it can")
+			return
+		}
+	}
 	zone := r.o.Zone()
 	pending := r.o.State.PendingExecutors(zone.TopologyKey)
 	counts := map[string]int{ReasonZone: 0, ReasonCapacity: 0}
@@ -90,6 +102,9 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 	var apps []app
 	now := r.o.Now()
 	for _, p := range pending {
+		if !inScope(p.Namespace) {
+			continue
+		}
 		if !p.Pinned {
 			counts[ReasonCapacity]++
 			continue
@@ -108,7 +123,7 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 	for _, a := range apps {
 		var due []cluster.PendingExecutor
 		for _, p := range stranded[a] {
-			if bound, ok := boundOf(p, zone); ok && now.Sub(p.Created) >= bound {
+			if bound, ok := boundOf(p); ok && now.Sub(p.Created) >= bound {
 				due = append(due, p)
 			}
 		}
@@ -123,7 +138,7 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 		r.o.State.Relax(a.namespace, a.id, ReasonCapacity)
 		// Every pinned executor of the application waits in the same full zone: replace them all.
 		for _, p := range stranded[a] {
-			if _, ok := boundOf(p, zone); !ok {
+			if _, ok := boundOf(p); !ok {
 				continue
 			}
 			if err := r.replace(ctx, p); err != nil {
@@ -133,18 +148,16 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 	}
 }
 
-// boundOf is how long a pinned executor may wait: the strictness it was admitted under (its label), else
-// the configuration's; ok is false when it is held strictly.
-func boundOf(p cluster.PendingExecutor, zone policies.ZoneConfig) (time.Duration, bool) {
-	switch s := p.Strictness; {
-	case s == string(policies.ZoneStrict):
+// boundOf is how long a pinned executor may wait: the strictness it was admitted under (its label, set by
+// the policy that pinned it). ok is false when it is held strictly, or when the pin is not sparkplace's (no
+// label: the user's own term, which a replacement would carry again, or another placer's).
+func boundOf(p cluster.PendingExecutor) (time.Duration, bool) {
+	bounded := string(policies.ZoneBounded) + "-"
+	if !strings.HasPrefix(p.Strictness, bounded) {
 		return 0, false
-	case strings.HasPrefix(s, string(policies.ZoneBounded)+"-"):
-		if d, err := time.ParseDuration(strings.TrimPrefix(s, string(policies.ZoneBounded)+"-")); err == nil {
-			return d, true
-		}
 	}
-	return zone.Bound, zone.Mode == policies.ZoneBounded
+	d, err := time.ParseDuration(strings.TrimPrefix(p.Strictness, bounded))
+	return d, err == nil
 }
 
 // replace labels a stranded executor relaxed (so every replica's cache learns the application is) and

@@ -2,6 +2,8 @@ package relax
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -72,6 +74,7 @@ func TestSweep(t *testing.T) {
 	}
 	cases := map[string]struct {
 		mode            policies.ZoneMode
+		scope           []string // namespaces the webhook serves; nil: all
 		pods            []*corev1.Pod
 		wantCalls       []string
 		wantRelaxed     map[string]string // app -> reason
@@ -80,7 +83,10 @@ func TestSweep(t *testing.T) {
 	}{
 		"bounded: executors pinned past the bound are replaced, the app relaxed once": {
 			mode: policies.ZoneBounded,
-			pods: []*corev1.Pod{executor("app-a", "a-exec-3", 3*time.Minute, true), executor("app-a", "a-exec-4", 10*time.Second, true)},
+			pods: []*corev1.Pod{
+				withStrictness(executor("app-a", "a-exec-3", 3*time.Minute, true), "bounded-2m"),
+				withStrictness(executor("app-a", "a-exec-4", 10*time.Second, true), "bounded-2m"),
+			},
 			wantCalls: []string{
 				relaxedLabel("a-exec-3"), "delete a-exec-3 uid uid-a-exec-3",
 				relaxedLabel("a-exec-4"), "delete a-exec-4 uid uid-a-exec-4",
@@ -90,13 +96,13 @@ func TestSweep(t *testing.T) {
 		},
 		"bounded: within the bound nothing happens": {
 			mode:        policies.ZoneBounded,
-			pods:        []*corev1.Pod{executor("app-a", "a-exec-3", time.Minute, true)},
+			pods:        []*corev1.Pod{withStrictness(executor("app-a", "a-exec-3", time.Minute, true), "bounded-2m")},
 			wantRelaxed: map[string]string{"app-a": ""},
 			wantPending: map[string]float64{ReasonZone: 1, ReasonCapacity: 0},
 		},
 		"strict: stranded executors stay and are counted": {
 			mode:        policies.ZoneStrict,
-			pods:        []*corev1.Pod{executor("app-a", "a-exec-3", time.Hour, true), executor("app-b", "b-exec-1", time.Hour, true)},
+			pods:        []*corev1.Pod{withStrictness(executor("app-a", "a-exec-3", time.Hour, true), "strict"), withStrictness(executor("app-b", "b-exec-1", time.Hour, true), "strict")},
 			wantRelaxed: map[string]string{"app-a": "", "app-b": ""},
 			wantPending: map[string]float64{ReasonZone: 2, ReasonCapacity: 0},
 		},
@@ -114,6 +120,19 @@ func TestSweep(t *testing.T) {
 			wantRelaxations: 1,
 			wantPending:     map[string]float64{ReasonZone: 1, ReasonCapacity: 0},
 		},
+		"a pin sparkplace did not add (no strictness label: the user's own term) is never relaxed": {
+			mode:        policies.ZoneBounded,
+			pods:        []*corev1.Pod{executor("app-a", "a-exec-3", time.Hour, true)},
+			wantRelaxed: map[string]string{"app-a": ""},
+			wantPending: map[string]float64{ReasonZone: 1, ReasonCapacity: 0},
+		},
+		"namespaces this webhook does not serve are neither counted nor swept": {
+			mode:        policies.ZoneBounded,
+			scope:       []string{"other-team"},
+			pods:        []*corev1.Pod{withStrictness(executor("app-a", "a-exec-3", time.Hour, true), "bounded-2m"), executor("app-b", "b-exec-1", time.Hour, false)},
+			wantRelaxed: map[string]string{"app-a": ""},
+			wantPending: map[string]float64{ReasonZone: 0, ReasonCapacity: 0},
+		},
 		"executors without a zone pin wait on capacity, which relaxing cannot help": {
 			mode:        policies.ZoneBounded,
 			pods:        []*corev1.Pod{executor("app-a", "a-exec-3", time.Hour, false)},
@@ -127,8 +146,14 @@ func TestSweep(t *testing.T) {
 			rec := &recorder{}
 			pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p"}, []string{"reason"})
 			relaxations := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"})
+			var scope func(context.Context) (func(string) bool, error)
+			if tc.scope != nil {
+				scope = func(context.Context) (func(string) bool, error) {
+					return func(ns string) bool { return slices.Contains(tc.scope, ns) }, nil
+				}
+			}
 			r := New(Options{
-				State: state, Client: rec, Pending: pending, Relaxations: relaxations, Now: func() time.Time { return now },
+				State: state, Client: rec, Pending: pending, Relaxations: relaxations, Now: func() time.Time { return now }, Scope: scope,
 				Zone: func() policies.ZoneConfig {
 					return policies.ZoneConfig{TopologyKey: zoneKey, Mode: tc.mode, Bound: bound}
 				},
@@ -152,5 +177,26 @@ func TestSweep(t *testing.T) {
 				t.Errorf("relaxations = %v, want %v", got, tc.wantRelaxations)
 			}
 		})
+	}
+}
+
+func TestSweepSkipsWhenTheScopeIsUnknown(t *testing.T) {
+	stranded := withStrictness(executor("app-a", "a-exec-3", time.Hour, true), "bounded-2m")
+	rec := &recorder{}
+	pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p"}, []string{"reason"})
+	r := New(Options{
+		State: cluster.FromObjects([]*corev1.Pod{stranded}, nil, nil), Client: rec, Pending: pending,
+		Relaxations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"}),
+		Now:         func() time.Time { return now },
+		Zone: func() policies.ZoneConfig {
+			return policies.ZoneConfig{TopologyKey: zoneKey, Mode: policies.ZoneBounded}
+		},
+		Scope: func(context.Context) (func(string) bool, error) {
+			return nil, errors.New(`mutatingwebhookconfigurations "sparkplace" is forbidden`)
+		},
+	})
+	r.Sweep(context.Background())
+	if len(rec.calls) != 0 {
+		t.Errorf("calls %v; want none while the webhook cannot tell which namespaces it serves", rec.calls)
 	}
 }

@@ -47,6 +47,9 @@ type ServerOptions struct {
 	Engine                 Engine
 	Metrics                *Metrics
 	OnPolicyError          PolicyErrorMode
+	// WebhookConfigName is the MutatingWebhookConfiguration that sends Spark pods here: bounded strictness
+	// relaxes executors only in the namespaces it selects. Empty: every namespace.
+	WebhookConfigName string
 }
 
 // Run serves the webhook until ctx is done.
@@ -105,10 +108,14 @@ func Run(ctx context.Context, o ServerOptions) error {
 	})); err != nil {
 		return err
 	}
-	relaxer := relax.New(relax.Options{
+	relaxOptions := relax.Options{
 		State: state, Client: mgr.GetClient(), Zone: func() policies.ZoneConfig { return o.Engine.Current().Zone() },
 		Pending: o.Metrics.ExecutorsPending, Relaxations: o.Metrics.Relaxations, Log: mgr.GetLogger().WithName("relax"),
-	})
+	}
+	if o.WebhookConfigName != "" {
+		relaxOptions.Scope = servedNamespaces(mgr.GetAPIReader(), o.WebhookConfigName, state.NamespaceLabels)
+	}
+	relaxer := relax.New(relaxOptions)
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		if !reader.WaitForCacheSync(ctx) {
 			return nil

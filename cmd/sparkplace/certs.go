@@ -45,7 +45,7 @@ func (f *certFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.secret, "cert-secret", "sparkplace-webhook-tls", "self-managed mode: Secret in --service-namespace holding the CA, the serving certificate and the CA bundle")
 	fl.StringVar(&f.serviceName, "service-name", "sparkplace-webhook", "self-managed mode: the webhook's Service; the certificate carries its DNS names")
 	fl.StringVar(&f.serviceNamespace, "service-namespace", "", "self-managed mode: namespace of the Service and the Secret (required)")
-	fl.StringVar(&f.webhookConfigName, "webhook-config-name", "sparkplace", `self-managed mode: MutatingWebhookConfiguration whose webhooks get the CA bundle ("" writes none)`)
+	fl.StringVar(&f.webhookConfigName, "webhook-config-name", "sparkplace", `the MutatingWebhookConfiguration that sends Spark pods to this webhook: bounded strictness relaxes executors only in the namespaces it selects, and the self-managed mode writes the CA bundle into its webhooks ("": every namespace, no CA bundle written)`)
 	fl.StringSliceVar(&f.extraHosts, "cert-extra-hosts", nil, "self-managed mode: further DNS names or IPs for the serving certificate (e.g. 127.0.0.1)")
 	fl.DurationVar(&f.caLifetime, "ca-lifetime", 365*24*time.Hour, "self-managed mode: lifetime of a new CA; a new CA is staged at 2/3 of it")
 	fl.DurationVar(&f.servingLifetime, "serving-cert-lifetime", 90*24*time.Hour, "self-managed mode: lifetime of a serving certificate; renewed at 2/3 of it")

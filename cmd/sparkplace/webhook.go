@@ -125,6 +125,7 @@ func runWebhook(ctx context.Context, f *webhookFlags) error {
 		Engine:                 engine,
 		Metrics:                m,
 		OnPolicyError:          mode,
+		WebhookConfigName:      f.webhookConfigName,
 	})
 }
 

@@ -38,6 +38,7 @@ func ServeBaseline(mode string, args []string) error {
 	var host, certFile, keyFile, metricsAddr, healthAddr string
 	var port int
 	fs.String("kubeconfig", "", "unused: the baselines read nothing from the cluster")
+	fs.String("webhook-config-name", "", "unused: the baselines relax nothing")
 	fs.StringVar(&host, "bind-address", "127.0.0.1", "")
 	fs.IntVar(&port, "port", 9443, "")
 	fs.StringVar(&certFile, "tls-cert-file", "", "")

@@ -25,7 +25,7 @@ const WebhookPath = "/mutate-spark-pods"
 // WebhookOptions configures StartWebhook.
 type WebhookOptions struct {
 	// Command runs the webhook server, e.g. {"bin/sparkplace", "webhook"}. The harness appends the kubeconfig,
-	// address, port, TLS, metrics and health flags; Args are appended after those.
+	// address, port, TLS, metrics, health and webhook-configuration flags; Args are appended after those.
 	Command []string
 	Args    []string
 	// Name of the MutatingWebhookConfiguration and of the webhook in it. Defaults to "sparkplace" and
@@ -131,6 +131,8 @@ func (w *Webhook) Start(ctx context.Context) error {
 		"--tls-cert-file="+w.CertFile, "--tls-key-file="+w.KeyFile,
 		"--metrics-bind-address="+w.MetricsAddr,
 		"--health-probe-bind-address="+w.HealthAddr,
+		// Its own configuration: bounded strictness sweeps only the namespaces it selects.
+		"--webhook-config-name="+w.opts.Name,
 	)
 	args = append(args, w.opts.Args...)
 	// Named after the configuration, so that several webhooks of one control plane keep separate logs.
