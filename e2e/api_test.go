@@ -172,8 +172,8 @@ func TestAPIAuthenticatesAndIsolatesTenants(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if run := desc["jobRun"].(map[string]any); run["state"] == "" || run["createdBy"] != alice.user {
-		t.Errorf("describe-job-run = %v, want a state and createdBy %s", run, alice.user)
+	if run := desc["jobRun"].(map[string]any); run["state"] == "" || run["createdBy"] != "arn:aws:iam::152324983118:user/"+alice.user {
+		t.Errorf("describe-job-run = %v, want a state and createdBy the IAM user ARN of %s", run, alice.user)
 	}
 	list, err := awsCLI(t, url, alice, "list-job-runs", "--virtual-cluster-id", vcA.ID)
 	if err != nil || len(list["jobRuns"].([]any)) != 1 {

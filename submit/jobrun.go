@@ -91,7 +91,7 @@ func ViewJobRun(r *v1alpha1.JobRun, region, accountID string) JobRun {
 		ReleaseLabel:           req.ReleaseLabel,
 		ConfigurationOverrides: req.ConfigurationOverrides,
 		JobDriver:              req.JobDriver,
-		CreatedAt:              r.CreationTimestamp.UTC(),
+		CreatedAt:              wireTime(r.CreationTimestamp.Time),
 		CreatedBy:              r.Spec.CreatedBy,
 		StateDetails:           r.Status.StateDetails,
 		FailureReason:          r.Status.FailureReason,
@@ -101,7 +101,7 @@ func ViewJobRun(r *v1alpha1.JobRun, region, accountID string) JobRun {
 		run.Tags = req.Tags
 	}
 	if f := r.Status.FinishedAt; f != nil {
-		t := f.UTC()
+		t := wireTime(f.Time)
 		run.FinishedAt = &t
 	}
 	if p := req.RetryPolicyConfiguration; p != nil {
@@ -110,6 +110,10 @@ func ViewJobRun(r *v1alpha1.JobRun, region, accountID string) JobRun {
 	}
 	return run
 }
+
+// wireTime is a timestamp as the service writes its iso8601 Date fields: UTC, whole seconds (Kubernetes keeps
+// no more), so every createdAt and finishedAt has the same shape, 2006-01-02T15:04:05Z.
+func wireTime(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 
 func jobRunARN(region, account, vc, id string) string {
 	return fmt.Sprintf("arn:aws:emr-containers:%s:%s:/virtualclusters/%s/jobruns/%s",

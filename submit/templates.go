@@ -102,7 +102,7 @@ func (s *Submitter) viewJobTemplate(t *v1alpha1.JobTemplate) *JobTemplate {
 	return &JobTemplate{
 		ID: t.Name, Name: t.Spec.Name,
 		ARN:       fmt.Sprintf("arn:aws:emr-containers:%s:%s:/jobtemplates/%s", s.opts.Region, s.opts.AccountID, t.Name),
-		CreatedAt: t.CreationTimestamp.UTC(), CreatedBy: t.Spec.CreatedBy, Tags: t.Spec.Tags, KMSKeyARN: t.Spec.KMSKeyARN,
+		CreatedAt: wireTime(t.CreationTimestamp.Time), CreatedBy: t.Spec.CreatedBy, Tags: t.Spec.Tags, KMSKeyARN: t.Spec.KMSKeyARN,
 		JobTemplateData: t.Spec.JobTemplateData,
 	}
 }

@@ -162,7 +162,7 @@ func (s *Submitter) viewVirtualCluster(vc *v1alpha1.VirtualCluster) *VirtualClus
 		ContainerProvider: ContainerProvider{
 			ID: firstNonEmpty(vc.Spec.ContainerProviderID, s.opts.ClusterName), Type: "EKS", Info: ContainerInfo{EKSInfo: EKSInfo{Namespace: vc.Namespace}},
 		},
-		CreatedAt: vc.CreationTimestamp.UTC(),
+		CreatedAt: wireTime(vc.CreationTimestamp.Time),
 		Tags:      vc.Spec.Tags,
 	}
 }

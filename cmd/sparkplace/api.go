@@ -44,6 +44,8 @@ Every request must be signed with AWS Signature Version 4 for --region and the s
 keys live in Secrets of --credentials-namespace labelled sparkplace.io/api-credentials=true, with the data
 keys accessKeyId, secretAccessKey, username and groups (comma-separated): each key acts as that Kubernetes
 user (impersonation), so RBAC on jobruns and virtualclusters (sparkplace.io) decides what its holder may do.
+Job runs and templates record the caller as createdBy: the Secret's optional arn (an IAM or STS ARN), else
+arn:aws:iam::<--account-id>:user/<username>.
 Browser requests (an Origin header, a Host not in --allowed-host, a body that is not JSON) are refused.
 
 It listens on loopback by default; any other address needs --tls-cert-file and --tls-key-file.`,
@@ -106,7 +108,7 @@ It listens on loopback by default; any other address needs --tls-cert-file and -
 						return nil, err
 					}
 					o := opts
-					o.Client, o.CreatedBy = cl, c.User
+					o.Client, o.CreatedBy = cl, c.IdentityARN(opts.AccountID)
 					return submit.New(o), nil
 				},
 			})

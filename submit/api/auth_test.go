@@ -121,3 +121,25 @@ func TestRefusedRequestsDoNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestCallerIdentityARN: createdBy is what the service model's RequestIdentityUserArn allows, whatever the
+// Kubernetes user name holds.
+func TestCallerIdentityARN(t *testing.T) {
+	cases := map[string]struct {
+		caller Caller
+		want   string
+	}{
+		"the Secret's ARN":               {Caller{User: "alice@example.com", ARN: "arn:aws:sts::152324983118:assumed-role/data-eng/alice"}, "arn:aws:sts::152324983118:assumed-role/data-eng/alice"},
+		"an IAM user named as the user":  {Caller{User: "alice@example.com"}, "arn:aws:iam::152324983118:user/alice@example.com"},
+		"an OIDC user with a colon":      {Caller{User: "oidc:alice"}, "arn:aws:iam::152324983118:user/oidc-alice"},
+		"characters IAM names cannot be": {Caller{User: "Alice Smith/ops"}, "arn:aws:iam::152324983118:user/Alice-Smith-ops"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := tc.caller.IdentityARN("152324983118")
+			if got != tc.want || !identityARN.MatchString(got) {
+				t.Errorf("IdentityARN = %q (model pattern matched: %v), want %q", got, identityARN.MatchString(got), tc.want)
+			}
+		})
+	}
+}

@@ -25,7 +25,11 @@ const (
 	secretSecretAccessKey = "secretAccessKey"
 	secretUsername        = "username"
 	secretGroups          = "groups" // comma-separated
+	secretARN             = "arn"    // optional: the IAM identity recorded as createdBy
 )
+
+// maxIdentityARN bounds an ARN recorded as createdBy (the JobRun CRD's bound on the field).
+const maxIdentityARN = 256
 
 // SecretKeys is the key table held in Kubernetes Secrets labelled sparkplace.io/api-credentials=true: each
 // maps an access key to the Kubernetes user (and groups) the API acts as. Changes apply without a restart.
@@ -97,7 +101,12 @@ func (s *SecretKeys) rebuild(lister corev1listers.SecretNamespaceLister) {
 			s.log.Error("credentials Secret ignored: it maps to a system: user or the system:masters group", "secret", sec.Name, "user", user)
 			continue
 		}
-		keys[id] = Credential{SecretAccessKey: secret, Caller: Caller{AccessKeyID: id, User: user, Groups: groups}}
+		arn := string(sec.Data[secretARN])
+		if arn != "" && (!identityARN.MatchString(arn) || len(arn) > maxIdentityARN) {
+			s.log.Error("credentials Secret ignored: its arn is not an IAM or STS identity ARN of at most 256 characters", "secret", sec.Name, "arn", arn)
+			continue
+		}
+		keys[id] = Credential{SecretAccessKey: secret, Caller: Caller{AccessKeyID: id, User: user, Groups: groups, ARN: arn}}
 	}
 	for id := range dup {
 		delete(keys, id)

@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
 	"github.com/sparkplace/sparkplace/submit"
 )
 
@@ -100,5 +103,28 @@ func TestEveryModelOperationIsServed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTimestampsAsTheModelSays: the model's Date shape is iso8601; every createdAt and finishedAt is written
+// in one shape, UTC whole seconds, however precise the stored time.
+func TestTimestampsAsTheModelSays(t *testing.T) {
+	model := serviceModel(t)
+	if f := model["shapes"].(map[string]any)["Date"].(map[string]any)["timestampFormat"]; f != "iso8601" {
+		t.Fatalf("the model's Date is %v; this test and submit's wireTime assume iso8601", f)
+	}
+	at := time.Date(2026, 11, 30, 10, 4, 5, 123456789, time.FixedZone("CET", 3600))
+	run := &v1alpha1.JobRun{ObjectMeta: metav1.ObjectMeta{Name: "r", CreationTimestamp: metav1.NewTime(at)}}
+	run.Status.FinishedAt = &metav1.Time{Time: at.Add(90500 * time.Millisecond)}
+	data, err := json.Marshal(submit.ViewJobRun(run, "us-east-1", "152324983118"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct{ CreatedAt, FinishedAt string }
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.CreatedAt != "2026-11-30T09:04:05Z" || got.FinishedAt != "2026-11-30T09:05:35Z" {
+		t.Errorf("createdAt %q, finishedAt %q; want 2026-11-30T09:04:05Z and 2026-11-30T09:05:35Z", got.CreatedAt, got.FinishedAt)
 	}
 }

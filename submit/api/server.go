@@ -257,28 +257,10 @@ func (h *handler) listVirtualClusters(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	after, before, err := createdRange(q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	kept := []vcItem{}
-	for _, vc := range vcs {
-		if inRange(vc.CreatedAt, after, before) &&
-			(q.Get("containerProviderId") == "" || q.Get("containerProviderId") == vc.ContainerProvider.ID) &&
-			(q.Get("containerProviderType") == "" || q.Get("containerProviderType") == vc.ContainerProvider.Type) {
-			kept = append(kept, vcItem(vc))
-		}
-	}
-	page, next, err := paginate(kept, r.URL.Path, q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
-		VirtualClusters []vcItem `json:"virtualClusters"`
-		NextToken       string   `json:"nextToken,omitempty"`
-	}{page, next})
+	provider, providerType := q.Get("containerProviderId"), q.Get("containerProviderType")
+	writeList(h, w, r, "virtualClusters", vcs, func(vc submit.VirtualCluster) (vcItem, bool) {
+		return vcItem(vc), (provider == "" || provider == vc.ContainerProvider.ID) && (providerType == "" || providerType == vc.ContainerProvider.Type)
+	})
 }
 
 func (h *handler) describeVirtualCluster(w http.ResponseWriter, r *http.Request) {
@@ -337,26 +319,10 @@ func (h *handler) listJobRuns(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	after, before, err := createdRange(q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	kept := []runItem{}
-	for _, run := range runs {
-		if inRange(run.CreatedAt, after, before) && (q.Get("name") == "" || q.Get("name") == run.Name) {
-			kept = append(kept, runItem(run))
-		}
-	}
-	page, next, err := paginate(kept, r.URL.Path, q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
-		JobRuns   []runItem `json:"jobRuns"`
-		NextToken string    `json:"nextToken,omitempty"`
-	}{page, next})
+	name := q.Get("name")
+	writeList(h, w, r, "jobRuns", runs, func(run submit.JobRun) (runItem, bool) {
+		return runItem(run), name == "" || name == run.Name
+	})
 }
 
 func (h *handler) describeJobRun(w http.ResponseWriter, r *http.Request) {
@@ -406,6 +372,35 @@ func createdRange(q map[string][]string) (after, before time.Time, err error) {
 
 func inRange(t, after, before time.Time) bool {
 	return (after.IsZero() || !t.Before(after)) && (before.IsZero() || !t.After(before))
+}
+
+// writeList answers a List operation: the items as item makes them, those it keeps and that were created in
+// the createdAfter/createdBefore range, one page of them under key, and the nextToken of the next page.
+func writeList[S any, T listed](h *handler, w http.ResponseWriter, r *http.Request, key string, items []S, item func(S) (T, bool)) {
+	q := r.URL.Query()
+	after, before, err := createdRange(q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	kept := []T{}
+	for _, s := range items {
+		if it, ok := item(s); ok {
+			if c, _ := it.position(); inRange(c, after, before) {
+				kept = append(kept, it)
+			}
+		}
+	}
+	page, next, err := paginate(kept, r.URL.Path, q)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := map[string]any{key: page}
+	if next != "" {
+		out["nextToken"] = next
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // vcItem and runItem are the listed types, with their position in the list's order.

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -27,6 +28,24 @@ type Caller struct {
 	AccessKeyID string
 	User        string
 	Groups      []string
+	// ARN is the IAM identity the key stands for, recorded as createdBy. Defaults to an IAM user ARN named
+	// after User (IdentityARN).
+	ARN string
+}
+
+// identityARN is the service model's RequestIdentityUserArn: what createdBy must look like.
+var identityARN = regexp.MustCompile(`^arn:(aws[a-zA-Z0-9-]*):(iam|sts)::(\d{12})?:[\w/+=,.@-]+$`)
+
+// notInIAMName are the characters an IAM user name cannot hold.
+var notInIAMName = regexp.MustCompile(`[^\w+=,.@-]`)
+
+// IdentityARN is the caller as the service writes createdBy: its ARN, or else the IAM user ARN
+// arn:aws:iam::<accountID>:user/<User> (characters IAM names cannot hold become "-").
+func (c Caller) IdentityARN(accountID string) string {
+	if c.ARN != "" {
+		return c.ARN
+	}
+	return fmt.Sprintf("arn:aws:iam::%s:user/%s", accountID, notInIAMName.ReplaceAllString(c.User, "-"))
 }
 
 // Credential is an access key's secret and whom it stands for.

@@ -30,32 +30,12 @@ func (h *handler) describeJobTemplate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) listJobTemplates(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
 	ts, err := svcOf(r).ListJobTemplates(r.Context())
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	after, before, err := createdRange(q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	kept := []jtItem{}
-	for _, t := range ts {
-		if inRange(t.CreatedAt, after, before) {
-			kept = append(kept, jtItem(t))
-		}
-	}
-	page, next, err := paginate(kept, r.URL.Path, q)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, struct {
-		Templates []jtItem `json:"templates"`
-		NextToken string   `json:"nextToken,omitempty"`
-	}{page, next})
+	writeList(h, w, r, "templates", ts, func(t submit.JobTemplate) (jtItem, bool) { return jtItem(t), true })
 }
 
 func (h *handler) deleteJobTemplate(w http.ResponseWriter, r *http.Request) {
