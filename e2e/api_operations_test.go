@@ -94,7 +94,9 @@ func apiOperations(admin *submit.Submitter) []apiOp {
 					"parameterConfiguration": obj{"EntryPoint": obj{"type": "STRING"}, "Executors": obj{"type": "NUMBER", "defaultValue": "2"}},
 				}}
 			},
-			check: func(t *testing.T, e *opEnv, out obj) { e.template, e.templateARN = str(t, out, "id"), str(t, out, "arn") }},
+			check: func(t *testing.T, e *opEnv, out obj) {
+				e.template, e.templateARN = str(t, out, "id"), str(t, out, "arn")
+			}},
 		{op: "DescribeJobTemplate", in: func(e *opEnv) obj { return obj{"id": e.template} },
 			check: func(t *testing.T, e *opEnv, out obj) {
 				wantFields(t, out, obj{"jobTemplate.name": "pi-" + e.client, "jobTemplate.createdBy": e.createdBy, "jobTemplate.tags.team": "data"})
@@ -116,7 +118,9 @@ func apiOperations(admin *submit.Submitter) []apiOp {
 					t.Errorf("sparkSubmitParameters %q: the template's default Executors=2 was not filled in", p)
 				}
 			}},
-		{op: "ListJobRuns", in: func(e *opEnv) obj { return obj{"virtualClusterId": e.vc, "states": []string{"PENDING", "SUBMITTED", "RUNNING"}} },
+		{op: "ListJobRuns", in: func(e *opEnv) obj {
+			return obj{"virtualClusterId": e.vc, "states": []string{"PENDING", "SUBMITTED", "RUNNING"}}
+		},
 			check: func(t *testing.T, e *opEnv, out obj) { wantIDs(t, out, "jobRuns", e.run) }},
 		{op: "TagResource", in: func(e *opEnv) obj { return obj{"resourceArn": e.runARN, "tags": obj{"owner": e.client}} }},
 		{op: "ListTagsForResource", in: func(e *opEnv) obj { return obj{"resourceArn": e.runARN} },
@@ -157,7 +161,7 @@ func apiOperations(admin *submit.Submitter) []apiOp {
 
 		{op: "CancelJobRun", in: func(e *opEnv) obj { return obj{"virtualClusterId": e.vc, "id": e.run} },
 			check: func(t *testing.T, e *opEnv, out obj) { wantFields(t, out, obj{"id": e.run, "virtualClusterId": e.vc}) },
-			then: func(t *testing.T, e *opEnv) { waitJobRunState(t, admin, e.vc, e.run, submit.StateCancelled) }},
+			then:  func(t *testing.T, e *opEnv) { waitJobRunState(t, admin, e.vc, e.run, submit.StateCancelled) }},
 		{op: "DescribeJobRun", in: func(e *opEnv) obj { return obj{"virtualClusterId": e.vc, "id": e.run} },
 			check: func(t *testing.T, e *opEnv, out obj) { wantFields(t, out, obj{"jobRun.state": "CANCELLED"}) }},
 		{op: "DeleteJobTemplate", in: func(e *opEnv) obj { return obj{"id": e.template} }},
