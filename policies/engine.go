@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/sparkplace/sparkplace/placement"
 )
@@ -120,7 +120,9 @@ func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) 
 	if err != nil {
 		return nil, err
 	}
-	store := inmem.NewFromObjectWithOpts(src.data(), inmem.OptRoundTripOnWrite(false))
+	// The store keeps the config as Rego values: read as Go values, every evaluation would convert again
+	// what it reads (data.sparkplace.config, whole, for cfg).
+	store := inmem.NewFromObjectWithOpts(src.data(), inmem.OptRoundTripOnWrite(false), inmem.OptReturnASTValuesOnRead(true))
 	query, err := rego.New(
 		rego.Query(Query),
 		rego.Compiler(compiler),
@@ -202,13 +204,16 @@ func (v *Version) DecideKeyed(ctx context.Context, in *Input) (*placement.Decisi
 }
 
 func (v *Version) eval(ctx context.Context, raw []byte, timeout time.Duration) (*placement.Decision, error) {
-	input, err := ast.ValueFromReader(bytes.NewReader(raw))
+	input, err := parseValue(raw)
 	if err != nil {
 		return nil, fmt.Errorf("encoding policy input: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	rs, err := v.query.Eval(ctx, rego.EvalParsedInput(input))
+	// Stop the evaluation when ctx ends, without the goroutine per evaluation that OPA starts otherwise.
+	stop := topdown.NewCancel()
+	defer context.AfterFunc(ctx, stop.Cancel)()
+	rs, err := v.query.Eval(ctx, rego.EvalParsedInput(input), rego.EvalExternalCancel(stop), rego.EvalGenerateJSON(keepValue))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("evaluating %s: stopped after %s: %w", Query, timeout, ctxErr)
@@ -218,26 +223,51 @@ func (v *Version) eval(ctx context.Context, raw []byte, timeout time.Duration) (
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return nil, fmt.Errorf("evaluating %s: undefined (the policy bundle defines no decision for this pod)", Query)
 	}
-	return decodeDecision(rs[0].Expressions[0].Value)
+	value, ok := rs[0].Expressions[0].Value.(ast.Value)
+	if !ok {
+		return nil, fmt.Errorf("evaluating %s: unexpected result %T", Query, rs[0].Expressions[0].Value)
+	}
+	return decodeDecision(value)
 }
+
+// keepValue leaves the result as Rego's value (rego.EvalGenerateJSON): decodeDecision reads it directly.
+func keepValue(t *ast.Term, _ *rego.EvalContext) (any, error) { return t.Value, nil }
 
 // decodeDecision turns the policy's value into a Decision, strictly: a key the Decision does not have (at any
 // depth, e.g. hostNetwork, or a typo in a toleration) is an error rather than silently dropped.
-func decodeDecision(value any) (*placement.Decision, error) {
-	if _, ok := value.(map[string]any); !ok {
-		return nil, fmt.Errorf("decoding %s: want an object, got %s", Query, kindOf(value))
+func decodeDecision(value ast.Value) (*placement.Decision, error) {
+	if _, ok := value.(ast.Object); !ok {
+		return nil, fmt.Errorf("decoding %s: want an object, got %s", Query, valueKind(value))
 	}
-	raw, err := json.Marshal(value)
+	raw, err := appendJSON(nil, value)
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", Query, err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec := gojson.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	var d placement.Decision
 	if err := dec.Decode(&d); err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", Query, err)
 	}
 	return &d, nil
+}
+
+// valueKind names a Rego value's kind as kindOf names the Go value it stands for.
+func valueKind(v ast.Value) string {
+	switch v.(type) {
+	case *ast.Array, ast.Set:
+		return "a list"
+	case ast.String:
+		return "a string"
+	case ast.Number:
+		return "a number"
+	case ast.Boolean:
+		return "a boolean"
+	case ast.Null:
+		return "null"
+	default:
+		return ast.TypeName(v)
+	}
 }
 
 // Reload reads PolicyDir, ConfigFile and GuardrailsFile again and, when their content changed, compiles and swaps in the new
