@@ -138,9 +138,16 @@ func TestChartInstall(t *testing.T) {
 		}
 		adaptChartWebhook(t, ignore, ns, inst.replica.port)
 		serverSideApply(ctx, t, []*unstructured.Unstructured{find(t, ignore, "MutatingWebhookConfiguration", chartFullname)})
-		if _, err := cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-ignore", ns).DriverPod(), metav1.CreateOptions{}); err != nil {
-			t.Errorf("driver refused with the webhook down and failurePolicy Ignore: %v", err)
-		}
+		// The API server's webhook configuration cache learns of the change asynchronously: until it has, the
+		// create is refused as under Fail (and creates nothing), so it is retried.
+		var refused error
+		waitFor(ctx, t, "the driver to be admitted with the webhook down and failurePolicy Ignore", func() bool {
+			_, refused = cp.Client.CoreV1().Pods(ns).Create(ctx, sparksim.NewApp("chart-ignore", ns).DriverPod(), metav1.CreateOptions{})
+			if refused != nil {
+				t.Logf("driver refused, the configuration change not yet seen: %v", refused)
+			}
+			return refused == nil
+		})
 		addFamilies(scrape(ctx, t, "/metrics"))
 
 		for _, vals := range []map[string]any{
