@@ -71,7 +71,7 @@ func (b *builder) build() (*Plan, error) {
 			Name: id, Namespace: ns, CreationTimestamp: metav1.NewTime(b.opts.Now.UTC()),
 			Labels: map[string]string{LabelJobRunID: id, LabelVirtualClusterID: b.target.VirtualClusterID, labelManagedBy: managedBy},
 		},
-		Spec: v1alpha1.JobRunSpec{Request: req, CreatedBy: b.opts.CreatedBy, Tags: req.Tags},
+		Spec: v1alpha1.JobRunSpec{Request: req, CreatedBy: b.opts.CreatedBy, Tags: req.Tags, PodTemplates: b.opts.PodTemplates},
 	}
 	timeout := b.timeout
 	if timeout == 0 {
@@ -80,7 +80,8 @@ func (b *builder) build() (*Plan, error) {
 	return &Plan{
 		JobRun: run, ServiceAccount: b.serviceAccount, CreateServiceAccount: b.ownAccount,
 		DriverPod: pod, ConfigMap: configMap, Service: service, StartTimeout: timeout,
-		SparkProperties: b.props, Warnings: b.warnings,
+		PodTemplateConfigMap: b.executorTemplateConfigMap(owner, ownLabels),
+		SparkProperties:      b.props, Warnings: b.warnings,
 	}, nil
 }
 
@@ -154,6 +155,9 @@ func (b *builder) driverPod(p ports) (*corev1.Pod, map[string]string, error) {
 	}
 	for k, v := range system {
 		b.props[k] = v
+	}
+	if v, m := b.executorTemplateVolume(); v != nil {
+		volumes, mounts = append(volumes, *v), append(mounts, *m)
 	}
 
 	cpuRequest := firstNonEmpty(b.props["spark.kubernetes.driver.request.cores"], strings.TrimSpace(b.props["spark.driver.cores"]), "1")

@@ -12,6 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sparkplace/sparkplace/submit/podtemplate/s3fake"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -44,6 +46,20 @@ var piFlags = RequestFlags{
   }`,
 }
 
+// demoS3 serves the NY taxi demo's pod templates where its requests name them, s3://my-bucket/emr-eks-demo/.
+func demoS3(t *testing.T) *s3fake.Server {
+	t.Helper()
+	objects := map[string]string{}
+	for _, name := range []string{"driver-pod-template.yml", "executor-pod-template.yml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "pod-templates", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects["my-bucket/emr-eks-demo/"+name] = string(data)
+	}
+	return s3fake.New(t, objects)
+}
+
 func TestDryRunGolden(t *testing.T) {
 	cases := map[string]struct {
 		request   string // testdata file; empty means the flags alone
@@ -72,7 +88,9 @@ func TestDryRunGolden(t *testing.T) {
 			if err := tc.flags.Apply(req); err != nil {
 				t.Fatalf("Apply flags: %v", err)
 			}
-			plan, err := newTestSubmitter(nil).DryRun(req, tc.namespace)
+			s := newTestSubmitter(nil)
+			s.opts.PodTemplates.S3 = demoS3(t).Client("AKIASUBMITTER")
+			plan, err := s.DryRun(req, tc.namespace)
 			if err != nil {
 				t.Fatalf("DryRun: %v", err)
 			}

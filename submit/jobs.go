@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/google/uuid"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -14,6 +15,9 @@ import (
 
 	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
 )
+
+// dryRunFetchTimeout bounds a dry run's pod template reads (a dry run has no caller's context).
+const dryRunFetchTimeout = time.Minute
 
 // Submission is the outcome of StartJobRun.
 type Submission struct {
@@ -25,7 +29,8 @@ type Submission struct {
 }
 
 // DryRun plans a job run into namespace without any cluster access: the JobRun and the objects the
-// controller would create for it.
+// controller would create for it. Pod templates are fetched from S3 and local files (not from ConfigMaps),
+// within dryRunFetchTimeout.
 func (s *Submitter) DryRun(req *StartJobRunRequest, namespace string) (*Plan, error) {
 	if namespace == "" {
 		return nil, invalidf("a dry run needs a namespace")
@@ -34,10 +39,16 @@ func (s *Submitter) DryRun(req *StartJobRunRequest, namespace string) (*Plan, er
 	if err != nil {
 		return nil, err
 	}
+	opts := s.planOptions()
+	ctx, cancel := context.WithTimeout(context.Background(), dryRunFetchTimeout)
+	defer cancel()
+	if opts.PodTemplates, err = s.fetchPodTemplates(ctx, req, namespace, nil); err != nil {
+		return nil, err
+	}
 	return NewPlan(req, Target{
 		Namespace: namespace, VirtualClusterID: req.VirtualClusterID,
 		JobRunID: JobRunID(req.VirtualClusterID, token), ClientToken: token,
-	}, s.planOptions())
+	}, opts)
 }
 
 func (s *Submitter) clientToken(req *StartJobRunRequest) (string, error) {
@@ -84,10 +95,14 @@ func (s *Submitter) StartJobRun(ctx context.Context, req *StartJobRunRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	opts := s.planOptions()
+	if opts.PodTemplates, err = s.fetchPodTemplates(ctx, req, vc.Namespace, c); err != nil {
+		return nil, err
+	}
 	plan, err := NewPlan(req, Target{
 		Namespace: vc.Namespace, VirtualClusterID: vc.Name,
 		JobRunID: JobRunID(vc.Name, token), ClientToken: token, Policy: &vc.Spec.Policy,
-	}, s.planOptions())
+	}, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,9 @@ type PlanOptions struct {
 	SparkUser string
 	// CreatedBy is recorded on the job run (EMR: the caller's ARN). Optional.
 	CreatedBy string
+	// PodTemplates are the fetched contents of the request's pod template files (the submitter fetches them,
+	// the controller reads them from the JobRun). Required when the request names a template.
+	PodTemplates *v1alpha1.PodTemplates
 }
 
 // Plan is every object a job run needs, in creation order, before anything is created: the JobRun the
@@ -84,6 +87,9 @@ type Plan struct {
 	// gets the pod's uid once the pod exists.
 	ConfigMap *corev1.ConfigMap
 	Service   *corev1.Service
+	// PodTemplateConfigMap holds the executor pod template the driver reads (spark-submit's
+	// <prefix>-driver-podspec-conf-map), owned by DriverPod too. Nil without an executor template.
+	PodTemplateConfigMap *corev1.ConfigMap
 	// StartTimeout is how long the driver may take to start (emr-containers-defaults job-start-timeout).
 	StartTimeout time.Duration
 	// SparkProperties is what the driver reads from spark.properties.
@@ -94,7 +100,11 @@ type Plan struct {
 
 // Objects returns the planned objects in creation order.
 func (p *Plan) Objects() []client.Object {
-	return []client.Object{p.JobRun, p.DriverPod, p.ConfigMap, p.Service}
+	objs := []client.Object{p.JobRun, p.DriverPod, p.ConfigMap, p.Service}
+	if p.PodTemplateConfigMap != nil {
+		objs = append(objs, p.PodTemplateConfigMap)
+	}
+	return objs
 }
 
 var roleARNPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/(?:[\w+=,.@/-]+/)?([\w+=,.@-]{1,64})$`)
@@ -114,6 +124,9 @@ func NewPlan(req *StartJobRunRequest, target Target, opts PlanOptions) (*Plan, e
 		return nil, err
 	}
 	if err := b.resolve(); err != nil {
+		return nil, err
+	}
+	if err := b.parsePodTemplates(); err != nil {
 		return nil, err
 	}
 	if err := b.checkPolicy(); err != nil {
@@ -178,13 +191,16 @@ type builder struct {
 	timeout      time.Duration
 	warnings     []string
 
-	appID          string
-	podName        string
-	serviceName    string
-	configMapName  string
-	serviceAccount string
-	ownAccount     bool
-	driverMiB      int64
-	overheadMiB    int64
-	overheadFactor float64
+	appID         string
+	podName       string
+	serviceName   string
+	configMapName string
+	// podTemplates are the parsed pod templates by role; podTemplateConfigMapName holds the executor's.
+	podTemplates             map[string]*corev1.Pod
+	podTemplateConfigMapName string
+	serviceAccount           string
+	ownAccount               bool
+	driverMiB                int64
+	overheadMiB              int64
+	overheadFactor           float64
 }

@@ -53,13 +53,15 @@ func (b *builder) checkPolicy() error {
 		if sa, ok := b.props[key]; ok && !(b.ownAccount && sa == b.serviceAccount) && !slices.Contains(p.AllowedServiceAccounts, sa) {
 			return refused("allowedServiceAccounts", "%s=%s: runs use the virtual cluster's service account for their execution role; allowed besides it: %v", key, sa, p.AllowedServiceAccounts)
 		}
-		if t := b.props["spark.kubernetes."+role+".podTemplateFile"]; t != "" {
-			return refused("allowedVolumeTypes", "spark.kubernetes.%s.podTemplateFile=%s: a pod template's volumes, images and service account cannot be checked against the policy", role, t)
-		}
 	}
 	allowed := p.AllowedVolumeTypes
 	if len(allowed) == 0 {
 		allowed = DefaultAllowedVolumeTypes
+	}
+	for _, role := range []string{"driver", "executor"} {
+		if err := b.checkPodTemplatePolicy(role, p, releaseImage, allowed); err != nil {
+			return err
+		}
 	}
 	for _, k := range sortedKeys(b.props) {
 		for _, role := range []string{"driver", "executor"} {

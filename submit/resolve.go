@@ -120,6 +120,7 @@ func (b *builder) resolve() error {
 	// spark-<19-character id>-driver-svc stays well inside the 63 characters of a Service name.
 	b.serviceName = prefix + "-driver-svc"
 	b.configMapName = "spark-drv-" + id + "-conf-map"
+	b.podTemplateConfigMapName = prefix + podTemplateConfigMapSuffix
 
 	if sa := b.props["spark.kubernetes.authenticate.driver.serviceAccountName"]; sa != "" {
 		b.serviceAccount = sa

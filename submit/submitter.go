@@ -11,6 +11,8 @@ import (
 
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sparkplace/sparkplace/submit/podtemplate"
 )
 
 // Options configure a Submitter.
@@ -41,6 +43,10 @@ type Options struct {
 	SparkUser string
 	// CreatedBy is recorded on job runs. Optional.
 	CreatedBy string
+	// PodTemplates fetches the pod templates runs name (spark.kubernetes.{driver,executor}.podTemplateFile):
+	// s3:// with its S3 client, configmap:// from the run's namespace with Client, local paths from its
+	// directory. Its zero value refuses s3:// and local templates.
+	PodTemplates podtemplate.Fetcher
 }
 
 // Submitter creates and tracks job runs and virtual clusters. All state lives in the cluster.

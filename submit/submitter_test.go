@@ -226,7 +226,6 @@ func TestPolicyRefusals(t *testing.T) {
 		"default policy: hostPath of /":             {req: conf("spark.kubernetes.driver.volumes.hostPath.root.mount.path", "/host", "spark.kubernetes.driver.volumes.hostPath.root.options.path", "/"), wantRule: "allowedVolumeTypes"},
 		"default policy: executor nfs":              {req: conf("spark.kubernetes.executor.volumes.nfs.data.mount.path", "/data"), wantRule: "allowedVolumeTypes"},
 		"default policy: a claim":                   {req: conf("spark.kubernetes.driver.volumes.persistentVolumeClaim.data.mount.path", "/data", "spark.kubernetes.driver.volumes.persistentVolumeClaim.data.options.claimName", "sales-data")},
-		"default policy: an executor pod template":  {req: conf("spark.kubernetes.executor.podTemplateFile", "s3://acme/exec.yaml"), wantRule: "allowedVolumeTypes"},
 		"strict policy: an allowed image": {policy: strict, req: func() *StartJobRunRequest {
 			r := conf("spark.kubernetes.container.image", "123456789012.dkr.ecr.us-west-2.amazonaws.com/spark/sales:3.5")
 			r.ExecutionRoleARN = "arn:aws:iam::152324983118:role/sales-etl"

@@ -28,6 +28,7 @@ import (
 func newAPICmd() *cobra.Command {
 	var (
 		sf                              submitterFlags
+		tf                              podTemplateFlags
 		listen, certFile, keyFile       string
 		credentialsNamespace, metrics   string
 		allowedHosts, protectedNSExtras []string
@@ -97,6 +98,9 @@ It listens on loopback by default; any other address needs --tls-cert-file and -
 				return err
 			}
 			opts := base.Options()
+			if err := tf.apply(ctx, &opts, sf.region); err != nil {
+				return err
+			}
 			opts.Directory = own
 			opts.ProtectedNamespaces = append([]string{credentialsNamespace}, protectedNSExtras...)
 			reg := prometheus.NewRegistry()
@@ -155,6 +159,7 @@ It listens on loopback by default; any other address needs --tls-cert-file and -
 	fs.StringSliceVar(&protectedNSExtras, "protected-namespace", nil, "further namespaces that may never back a virtual cluster")
 	fs.StringVar(&metrics, "metrics-bind-address", "0", `address of /metrics ("0" disables)`)
 	sf.register(fs)
+	tf.register(fs, "", "the only directory local pod template paths may name, e.g. a mounted ConfigMap of the platform's templates (default: local paths are refused)")
 	return cmd
 }
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/sparkplace/sparkplace/jobs/controller"
 	"github.com/sparkplace/sparkplace/submit"
+	"github.com/sparkplace/sparkplace/submit/podtemplate"
 )
 
 // submitterFlags are the settings every submitter command shares.
@@ -82,6 +85,7 @@ func submitErr(err error) error {
 func newSubmitCmd() *cobra.Command {
 	var (
 		sf        submitterFlags
+		tf        podTemplateFlags
 		rf        submit.RequestFlags
 		jobRun    string
 		dryRun    bool
@@ -116,6 +120,11 @@ virtual cluster's policy, or unknown virtual cluster (nothing is created), 1 any
 			if err != nil {
 				return err
 			}
+			opts := s.Options()
+			if err := tf.apply(cmd.Context(), &opts, sf.region); err != nil {
+				return err
+			}
+			s = submit.New(opts)
 			if dryRun {
 				plan, err := s.DryRun(req, namespace)
 				if err != nil {
@@ -155,6 +164,7 @@ virtual cluster's policy, or unknown virtual cluster (nothing is created), 1 any
 	fs.BoolVar(&dryRun, "dry-run", false, "print the objects as YAML instead of creating them; needs no cluster")
 	fs.StringVar(&namespace, "namespace", "", "namespace for --dry-run")
 	sf.register(fs)
+	tf.register(fs, ".", "the directory local pod template paths may name (relative paths are taken from it)")
 	return cmd
 }
 
@@ -197,4 +207,42 @@ func kubeconfigNamespace(kubeconfig string) string {
 		return ""
 	}
 	return ns
+}
+
+// podTemplateFlags say where a submitter may fetch pod templates from.
+type podTemplateFlags struct {
+	dir        string
+	s3Endpoint string
+	maxBytes   int64
+}
+
+// register adds the flags; dir is the default template directory ("" refuses local paths).
+func (f *podTemplateFlags) register(fs *pflag.FlagSet, dir, dirHelp string) {
+	fs.StringVar(&f.dir, "pod-template-dir", dir, dirHelp)
+	fs.StringVar(&f.s3Endpoint, "s3-endpoint-url", "", "S3-compatible endpoint for s3:// pod templates (MinIO; path-style addressing); default: AWS S3 in --region (AWS_ENDPOINT_URL_S3 works too)")
+	fs.Int64Var(&f.maxBytes, "pod-template-max-bytes", podtemplate.DefaultMaxBytes, "largest pod template accepted, in bytes")
+}
+
+// apply sets opts' template fetcher: S3 with the AWS SDK's default credential chain (IRSA in a cluster).
+func (f *podTemplateFlags) apply(ctx context.Context, opts *submit.Options, region string) error {
+	if f.maxBytes <= 0 || f.maxBytes > podtemplate.DefaultMaxBytes {
+		return &exitError{code: exitBadInput, err: fmt.Errorf("--pod-template-max-bytes %d must be from 1 to %d", f.maxBytes, podtemplate.DefaultMaxBytes)}
+	}
+	opts.PodTemplates.MaxBytes = f.maxBytes
+	if f.dir != "" {
+		dir, err := filepath.Abs(f.dir)
+		if err != nil {
+			return &exitError{code: exitBadInput, err: fmt.Errorf("--pod-template-dir: %w", err)}
+		}
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return &exitError{code: exitBadInput, err: fmt.Errorf("--pod-template-dir %s is not a directory", f.dir)}
+		}
+		opts.PodTemplates.Dir = dir
+	}
+	c, err := podtemplate.NewS3Client(ctx, region, f.s3Endpoint)
+	if err != nil {
+		return err
+	}
+	opts.PodTemplates.S3 = c
+	return nil
 }

@@ -115,15 +115,15 @@ func (r *JobRunReconciler) plan(run *v1alpha1.JobRun, vc *v1alpha1.VirtualCluste
 	opts := r.Plan
 	opts.Now = run.CreationTimestamp.Time
 	opts.Random = rand.NewChaCha8(sha256.Sum256(fmt.Appendf(nil, "%s/%d", run.UID, run.CurrentAttempt())))
-	opts.CreatedBy = run.Spec.CreatedBy
+	opts.CreatedBy, opts.PodTemplates = run.Spec.CreatedBy, run.Spec.PodTemplates
 	return submit.NewPlan(&run.Spec.Request, submit.Target{
 		Namespace: run.Namespace, VirtualClusterID: vc.Name, JobRunID: run.Name,
 		ClientToken: run.Spec.Request.ClientToken, Policy: &vc.Spec.Policy, Attempt: run.CurrentAttempt(),
 	}, opts)
 }
 
-// createDriver creates the driver pod (owned by the run, so it goes with the run) and then the ConfigMap and
-// Service the pod owns, as spark-submit does. Objects that already exist are from an earlier attempt of the
+// createDriver creates the driver pod (owned by the run, so it goes with the run) and then the ConfigMaps
+// (spark.properties, the executor pod template) and Service the pod owns, as spark-submit does. Objects that already exist are from an earlier attempt of the
 // same plan.
 func (r *JobRunReconciler) createDriver(ctx context.Context, run *v1alpha1.JobRun, plan *submit.Plan) error {
 	pod := plan.DriverPod.DeepCopy()
@@ -141,7 +141,11 @@ func (r *JobRunReconciler) createDriver(ctx context.Context, run *v1alpha1.JobRu
 	} else if err != nil {
 		return fmt.Errorf("creating driver pod %s: %w", pod.Name, err)
 	}
-	for _, obj := range []client.Object{plan.ConfigMap.DeepCopy(), plan.Service.DeepCopy()} {
+	owned := []client.Object{plan.ConfigMap.DeepCopy(), plan.Service.DeepCopy()}
+	if plan.PodTemplateConfigMap != nil {
+		owned = append(owned, plan.PodTemplateConfigMap.DeepCopy())
+	}
+	for _, obj := range owned {
 		refs := obj.GetOwnerReferences()
 		for i := range refs {
 			refs[i].UID = pod.UID

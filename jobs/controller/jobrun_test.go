@@ -279,3 +279,41 @@ func TestRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestExecutorPodTemplate: the controller creates the executor template's ConfigMap from the template the run
+// holds (it fetches nothing), owned by the driver pod so that it goes with the driver; the driver mounts it.
+func TestExecutorPodTemplate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const template = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: spark-kubernetes-executor\n"
+	run := f.run(t)
+	run.Spec.Request.ConfigurationOverrides = &v1alpha1.ConfigurationOverrides{ApplicationConfiguration: []v1alpha1.Configuration{{
+		Classification: "spark-defaults", Properties: map[string]string{"spark.kubernetes.executor.podTemplateFile": "s3://acme/exec.yaml"},
+	}}}
+	run.Spec.PodTemplates = &v1alpha1.PodTemplates{Executor: template}
+	if err := f.c.Update(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile(t)
+	if s := f.run(t).Status; s.State != v1alpha1.StateSubmitted {
+		t.Fatalf("status = %+v, want SUBMITTED", s)
+	}
+	pods := f.pods(t)
+	if len(pods) != 1 {
+		t.Fatalf("driver pods = %d, want 1", len(pods))
+	}
+	var cm corev1.ConfigMap
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: "spark-run1-driver-podspec-conf-map"}, &cm); err != nil {
+		t.Fatalf("the executor template's ConfigMap: %v", err)
+	}
+	if cm.Data["podspec-configmap-key"] != template || !metav1.IsControlledBy(&cm, &pods[0]) {
+		t.Errorf("ConfigMap data %q owners %+v, want the template, controlled by the driver pod", cm.Data, cm.OwnerReferences)
+	}
+	mounted := false
+	for _, v := range pods[0].Spec.Volumes {
+		mounted = mounted || (v.ConfigMap != nil && v.ConfigMap.Name == cm.Name)
+	}
+	if !mounted {
+		t.Errorf("the driver does not mount %s: %+v", cm.Name, pods[0].Spec.Volumes)
+	}
+}

@@ -49,6 +49,12 @@ type JobRunSpec struct {
 	// Tags are the run's tags (TagResource and UntagResource change them); they start as the request's.
 	// +optional
 	Tags map[string]string `json:"tags,omitempty"`
+	// PodTemplates are the pod templates the request's spark.kubernetes.{driver,executor}.podTemplateFile
+	// name, as the submitter fetched them (from S3, a ConfigMap of the run's namespace, or its template
+	// directory), so that the controller fetches nothing. Immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the pod templates of a job run are immutable"
+	PodTemplates *PodTemplates `json:"podTemplates,omitempty"`
 	// Cancel asks the controller to stop the run; it cannot be withdrawn.
 	// +optional
 	Cancel bool `json:"cancel,omitempty"`
@@ -57,6 +63,19 @@ type JobRunSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+}
+
+// PodTemplates are the contents of a run's pod template files (YAML or JSON Pods), at most 128 KiB each.
+type PodTemplates struct {
+	// Driver is spark.kubernetes.driver.podTemplateFile's content.
+	// +optional
+	// +kubebuilder:validation:MaxLength=131072
+	Driver string `json:"driver,omitempty"`
+	// Executor is spark.kubernetes.executor.podTemplateFile's content; the driver reads it from the ConfigMap
+	// <prefix>-driver-podspec-conf-map mounted at /opt/spark/pod-template, as with spark-submit.
+	// +optional
+	// +kubebuilder:validation:MaxLength=131072
+	Executor string `json:"executor,omitempty"`
 }
 
 // JobRunStatus is what the controller observed. Only the controller writes it (the status subresource).
