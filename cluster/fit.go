@@ -20,7 +20,7 @@ import (
 // Answers are remembered per set of constraints until a node changes, so the executors of one application
 // cost one scan of the nodes, not one each.
 func (s *State) Schedulable(pod *corev1.Pod) bool {
-	return s.Remember(fitKey(pod), func() bool { return s.scan(pod) })
+	return s.Remember(ConstraintsKey(pod), func() bool { return s.scan(pod) })
 }
 
 // maxRemembered bounds the answers remembered for one generation of nodes.
@@ -81,8 +81,9 @@ func (s *State) scan(pod *corev1.Pod) bool {
 	return false
 }
 
-// fitKey writes the constraints Schedulable reads as a string: equal constraints, equal keys.
-func fitKey(pod *corev1.Pod) string {
+// ConstraintsKey writes what Schedulable reads of a pod as a string (its nodeSelector, tolerations, required
+// node affinity and the topology keys of its required pod-affinity terms): equal constraints, equal keys.
+func ConstraintsKey(pod *corev1.Pod) string {
 	var b strings.Builder
 	keys := make([]string, 0, len(pod.Spec.NodeSelector))
 	for k := range pod.Spec.NodeSelector {

@@ -1,21 +1,185 @@
 package policies
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"maps"
 	"slices"
 	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
 
 	"github.com/sparkplace/sparkplace/placement"
 )
 
-// decisionKey is the SHA-256 of the input's JSON. encoding/json writes struct fields in declaration order
-// and map keys sorted, so equal inputs give equal keys.
+// decisionKey is the SHA-256 of the part of the input's JSON the decision can depend on (see keyOf).
+// goccy/go-json, as encoding/json, writes struct fields in declaration order and map keys sorted, so equal
+// values give equal bytes.
 type decisionKey [sha256.Size]byte
 
-func cacheKey(inputJSON []byte) decisionKey { return sha256.Sum256(inputJSON) }
+// keyRoles are the roles whose decisions are keyed on the input paths the policy reads for them
+// (readInputPaths); any other role is keyed on the whole input.
+var keyRoles = []string{"driver", "executor"}
+
+// keyPaths are, per role, the input paths a version's decision can depend on; a role missing (or nil) is
+// keyed on the whole input.
+type keyPaths map[string]*inputPaths
+
+func newKeyPaths(ctx context.Context, c *ast.Compiler, store storage.Store) keyPaths {
+	kp := keyPaths{}
+	for _, role := range keyRoles {
+		if p := readInputPaths(ctx, c, store, role); p != nil {
+			kp[role] = p
+		}
+	}
+	return kp
+}
+
+// keyOf is the decision cache's key for an input of role (raw: its JSON): the SHA-256 of the input
+// reduced to the paths the decision can depend on. The executors of one application, whose inputs differ
+// in nothing the policy reads, share a key; so do the drivers of applications of one shape, when the
+// policy reads nothing that tells their applications apart (the default bundle does not, for drivers).
+func (kp keyPaths) keyOf(role string, raw []byte) decisionKey {
+	paths := kp[role]
+	if paths == nil {
+		return sha256.Sum256(raw)
+	}
+	p := projector{in: raw, out: make([]byte, 0, 1024)}
+	p.project(paths)
+	if p.bad {
+		return sha256.Sum256(raw)
+	}
+	return sha256.Sum256(p.out)
+}
+
+// projector copies the members of a JSON document that a set of paths names, in their order in the
+// document, into out; the rest is skipped. The input is JSON that goccy/go-json wrote (valid); bad is set
+// on anything else.
+type projector struct {
+	in  []byte
+	pos int
+	out []byte
+	bad bool
+}
+
+// project copies the value at pos, reduced to paths.
+func (p *projector) project(paths *inputPaths) {
+	p.space()
+	if paths.whole || p.pos >= len(p.in) || p.in[p.pos] != '{' {
+		start := p.pos
+		p.skip()
+		p.out = append(p.out, p.in[start:p.pos]...)
+		return
+	}
+	p.pos++
+	p.out = append(p.out, '{')
+	first := true
+	for !p.bad {
+		p.space()
+		if p.pos >= len(p.in) {
+			p.bad = true
+			return
+		}
+		switch p.in[p.pos] {
+		case '}':
+			p.pos++
+			p.out = append(p.out, '}')
+			return
+		case ',':
+			p.pos++
+			continue
+		}
+		start := p.pos
+		p.skip()
+		key := p.in[start:p.pos]
+		p.space()
+		if p.bad || p.pos >= len(p.in) || p.in[p.pos] != ':' || len(key) < 2 || key[0] != '"' {
+			p.bad = true
+			return
+		}
+		p.pos++
+		child := paths.next[memberName(key)]
+		if child == nil {
+			p.skip()
+			continue
+		}
+		if !first {
+			p.out = append(p.out, ',')
+		}
+		first = false
+		p.out = append(p.out, key...)
+		p.out = append(p.out, ':')
+		p.project(child)
+	}
+}
+
+// memberName is the name a JSON string token (quotes included) holds.
+func memberName(key []byte) string {
+	if bytes.IndexByte(key, '\\') < 0 {
+		return string(key[1 : len(key)-1])
+	}
+	var s string
+	if err := json.Unmarshal(key, &s); err != nil {
+		return string(key)
+	}
+	return s
+}
+
+func (p *projector) space() {
+	for p.pos < len(p.in) && (p.in[p.pos] == ' ' || p.in[p.pos] == '\n' || p.in[p.pos] == '\t' || p.in[p.pos] == '\r') {
+		p.pos++
+	}
+}
+
+// skip moves past the value at pos.
+func (p *projector) skip() {
+	p.space()
+	if p.pos >= len(p.in) {
+		p.bad = true
+		return
+	}
+	switch p.in[p.pos] {
+	case '"':
+		for p.pos++; p.pos < len(p.in); p.pos++ {
+			switch p.in[p.pos] {
+			case '\\':
+				p.pos++
+			case '"':
+				p.pos++
+				return
+			}
+		}
+		p.bad = true
+	case '{', '[':
+		depth := 0
+		for ; p.pos < len(p.in); p.pos++ {
+			switch p.in[p.pos] {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					p.pos++
+					return
+				}
+			case '"':
+				p.skip()
+				p.pos--
+			}
+		}
+		p.bad = true
+	default: // number, true, false, null
+		for ; p.pos < len(p.in); p.pos++ {
+			switch p.in[p.pos] {
+			case ',', '}', ']', ' ', '\n', '\t', '\r':
+				return
+			}
+		}
+	}
+}
 
 // decisionCache memoises decisions: a decision is a pure function of the input and the bundle version, and
 // the executors of one application share one input. Entries are never handed out, only copies.

@@ -71,7 +71,9 @@ type Version struct {
 	driverZone DriverZone
 	query      rego.PreparedEvalQuery
 	cache      *decisionCache
-	timeout    time.Duration
+	// keys are the input paths the decision can depend on, per role: the cache's key holds only those.
+	keys    keyPaths
+	timeout time.Duration
 }
 
 // New loads, compiles and prepares the bundle. A policy that does not compile returns a *CompileError whose
@@ -142,7 +144,7 @@ func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) 
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: versionHash(src, g), guardrails: g.guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize, &e.cache), timeout: e.opts.Timeout}, nil
+	return &Version{hash: versionHash(src, g), guardrails: g.guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize, &e.cache), keys: newKeyPaths(ctx, compiler, store), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.
@@ -179,8 +181,10 @@ func (v *Version) Decide(ctx context.Context, in *Input) (*placement.Decision, e
 	return d, err
 }
 
-// InputKey identifies a policy input: equal inputs, equal keys. With the version's hash it identifies a
-// decision, so a caller can remember what it derived from one (see webhook.Placer).
+// InputKey identifies a decision of one version: inputs with equal keys get equal decisions (they agree on
+// every input path the policy can read for their role). With the version's hash it identifies a decision
+// across versions, so a caller can remember what it derived from one (see webhook.Placer). It does not
+// identify the input: two inputs that differ in what the policy does not read share a key.
 type InputKey = decisionKey
 
 // DecideKeyed is Decide, also returning the input's key.
@@ -191,7 +195,7 @@ func (v *Version) DecideKeyed(ctx context.Context, in *Input) (*placement.Decisi
 	if err != nil {
 		return nil, InputKey{}, fmt.Errorf("encoding policy input: %w", err)
 	}
-	key := cacheKey(raw)
+	key := v.keys.keyOf(in.Role, raw)
 	if d, ok := v.cache.get(key); ok {
 		return copyDecision(d), key, nil
 	}

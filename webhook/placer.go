@@ -115,7 +115,7 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 		err = &PolicyError{Err: err}
 	} else {
 		out.Decision = d
-		// A decision is a function of the input (and bundle): validate it once, not for every executor.
+		// Equal keys, equal decisions (in one bundle): validate a decision once, not for every pod it places.
 		if !p.Cluster.Remember("guardrails\x00"+policy.Hash()+string(key[:]), func() bool { return policy.Guardrails().Validate(d) == nil }) {
 			err = &PolicyError{Guardrail: true, Err: policy.Guardrails().Validate(d)}
 		}
@@ -177,10 +177,11 @@ func (p *Placer) executorFacts(ctx context.Context, namespace string, pod *corev
 
 // zoneTermUnmeetable reports whether d gives the pod a required zone term (node affinity on key, or pod
 // affinity with key as topology key) that leaves it no schedulable node, when without it the pod has one.
-// The input determines the decision and the pod's constraints, so the answer is remembered per input (and
-// bundle) until a node changes: the executors of an application cost one check.
-func (p *Placer) zoneTermUnmeetable(policy *policies.Version, in policies.InputKey, pod *corev1.Pod, d *placement.Decision, key string) bool {
-	return p.Cluster.Remember(policy.Hash()+string(in[:]), func() bool { return p.unmeetable(pod, d, key) })
+// The answer is a function of the decision (its key and the bundle) and of the pod's own scheduling
+// constraints, which the decision's key need not hold (the policy may not read them), so it is remembered
+// per both until a node changes: the executors of an application cost one check.
+func (p *Placer) zoneTermUnmeetable(policy *policies.Version, decision policies.InputKey, pod *corev1.Pod, d *placement.Decision, key string) bool {
+	return p.Cluster.Remember(policy.Hash()+string(decision[:])+cluster.ConstraintsKey(pod), func() bool { return p.unmeetable(pod, d, key) })
 }
 
 func (p *Placer) unmeetable(pod *corev1.Pod, d *placement.Decision, key string) bool {
