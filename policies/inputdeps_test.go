@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	gojson "github.com/goccy/go-json"
+	"github.com/google/go-cmp/cmp"
 )
 
 // pathList is p as sorted dotted paths ("input.pod.metadata.labels[sparkplace.io/profile]").
@@ -299,10 +299,10 @@ func TestProjectionKeepsOnlyThePaths(t *testing.T) {
 	paths.add([]string{"zone", "value"})
 	cases := map[string]string{
 		`{"role":"driver","app":{"id":"x"},"pod":{"metadata":{"name":"p","labels":{"a/b":"1","c":"2"}},"spec":{"containers":[{"name":"a","x":{"y":"}"}}]}}}`: `{"role":"driver","pod":{"metadata":{"labels":{"a/b":"1"}},"spec":{"containers":[{"name":"a","x":{"y":"}"}}]}}}`,
-		`{"role":"driver","pod":{"metadata":{"labels":null}}}`:                                       `{"role":"driver","pod":{"metadata":{"labels":null}}}`,
-		`{"role":"ex\"ecutor","zone":"us-east-1a","n":[1,{"a":"]"}],"b":true,"c":-1.5e3}`:           `{"role":"ex\"ecutor","zone":"us-east-1a"}`,
-		`{ "role" : "driver" , "zone" : { "value" : "a" , "source" : "driver" } }`:                  `{"role":"driver","zone":{"value":"a"}}`,
-		`{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`:                                    `{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`,
+		`{"role":"driver","pod":{"metadata":{"labels":null}}}`:                            `{"role":"driver","pod":{"metadata":{"labels":null}}}`,
+		`{"role":"ex\"ecutor","zone":"us-east-1a","n":[1,{"a":"]"}],"b":true,"c":-1.5e3}`: `{"role":"ex\"ecutor","zone":"us-east-1a"}`,
+		`{ "role" : "driver" , "zone" : { "value" : "a" , "source" : "driver" } }`:        `{"role":"driver","zone":{"value":"a"}}`,
+		`{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`:                         `{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`,
 	}
 	for in, want := range cases {
 		p := projector{in: []byte(in)}
