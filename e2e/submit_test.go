@@ -126,6 +126,13 @@ func submittedApp(driver *corev1.Pod) *sparksim.App {
 // exitSubmittedDriver writes what a kubelet reports when the driver container exits with code.
 func exitSubmittedDriver(t *testing.T, ns, name string, code int32) {
 	t.Helper()
+	exitDriver(t, ns, name, code, "")
+}
+
+// exitDriver writes the driver's exit as a kubelet would, with the container's termination message (what
+// Spark's driver writes to /dev/termination-log, up to the kubelet's 4096 bytes).
+func exitDriver(t *testing.T, ns, name string, code int32, message string) {
+	t.Helper()
 	ctx := context.Background()
 	pod, err := cp.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
@@ -139,7 +146,7 @@ func exitSubmittedDriver(t *testing.T, ns, name string, code int32) {
 	pod.Status.Phase = phase
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
 		Name: sparksim.DriverContainer, Image: pod.Spec.Containers[0].Image,
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, FinishedAt: now}},
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: code, Reason: reason, Message: message, FinishedAt: now}},
 	}}
 	if _, err := cp.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("driver exit %d: %v", code, err)
