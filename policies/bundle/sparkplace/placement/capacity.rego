@@ -5,6 +5,9 @@ package sparkplace.placement
 # capacity is the label convention in use: the preset named by cfg.preset, with cfg.capacity's fields on top.
 capacity := object.union(cfg.presets[cfg.preset], cfg.capacity)
 
+# The rules test input.role, not role (equal for these two values): the rule index then skips the rules of
+# the other role without evaluating them (see zone_executor).
+
 # spot_profiles put executors on spot capacity.
 spot_profiles := {"spot", "nvme"}
 
@@ -13,12 +16,12 @@ spot_profiles := {"spot", "nvme"}
 # description: |-
 #   A driver always runs on on-demand capacity (except on Fargate, which has no capacity type).
 node_selector[capacity.key] := capacity.onDemand if {
-	role == "driver"
+	input.role == "driver"
 	node_bound
 }
 
 rules contains "capacity.driver-on-demand" if {
-	role == "driver"
+	input.role == "driver"
 	node_bound
 }
 
@@ -27,12 +30,12 @@ rules contains "capacity.driver-on-demand" if {
 # description: |-
 #   Under the on-demand profile executors run on on-demand capacity too.
 node_selector[capacity.key] := capacity.onDemand if {
-	role == "executor"
+	input.role == "executor"
 	profile == "on-demand"
 }
 
 rules contains "capacity.executor-on-demand" if {
-	role == "executor"
+	input.role == "executor"
 	profile == "on-demand"
 }
 
@@ -41,18 +44,18 @@ rules contains "capacity.executor-on-demand" if {
 # description: |-
 #   Under spot profiles executors run on spot capacity and tolerate the spot taint.
 node_selector[capacity.key] := capacity.spot if {
-	role == "executor"
+	input.role == "executor"
 	profile in spot_profiles
 }
 
 tolerations contains t if {
-	role == "executor"
+	input.role == "executor"
 	profile in spot_profiles
 	some t in cfg.spot.tolerations
 }
 
 rules contains "capacity.executor-spot" if {
-	role == "executor"
+	input.role == "executor"
 	profile in spot_profiles
 }
 

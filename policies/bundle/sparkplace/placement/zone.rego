@@ -9,8 +9,14 @@ zone_key := cfg.zone.topologyKey
 zone_mode := cfg.zone.mode
 
 # zone_executor: the executors of node-bound profiles are the pods zone rules apply to.
+#
+# The rules below start with what OPA's rule index can check before it evaluates anything: the role
+# (input.role, which role equals), the zone facts of the input and the zone mode
+# (data.sparkplace.config.zone.mode, which zone_mode is). OPA then skips the rules that cannot apply (every
+# one of them for a driver) instead of evaluating each: most of what a cache miss costs (README
+# "Performance"). They repeat a condition the rule goes on to check, and change no outcome.
 zone_executor if {
-	role == "executor"
+	input.role == "executor"
 	node_bound
 }
 
@@ -38,11 +44,15 @@ zone_required if {
 # description: |-
 #   The zone is known: a required node affinity, or a preferred one.
 node_affinity contains {"key": zone_key, "operator": "In", "values": [zone_value]} if {
+	input.role == "executor"
+	input.zone.value
 	zone_executor
 	zone_required
 }
 
 preferred_node_affinity contains term if {
+	input.role == "executor"
+	input.zone.value
 	zone_executor
 	zone_value
 	not zone_required
@@ -52,6 +62,7 @@ preferred_node_affinity contains term if {
 # A pinned executor carries the strictness it was admitted under, so the relaxer (in any replica, under any
 # later config) holds it to that: "strict", or "bounded-<bound>".
 labels["sparkplace.io/zone-strictness"] := zone_strictness if {
+	input.role == "executor"
 	zone_executor
 	zone_required
 	zone_pinned
@@ -67,15 +78,17 @@ zone_pinned if zone_value
 zone_pinned if zone_term
 
 rules contains "zone.executor-follows-driver" if {
+	input.role == "executor"
+	input.zone.source == "driver"
 	zone_executor
 	zone_required
-	input.zone.source == "driver"
 }
 
 rules contains "zone.executors-stay-together" if {
+	input.role == "executor"
+	input.zone.source == "executors"
 	zone_executor
 	zone_required
-	input.zone.source == "executors"
 }
 
 # Without a known zone: while the driver is not yet scheduled (the webhook's cache lags), a pod affinity to
@@ -110,36 +123,44 @@ zone_term := driver_term
 zone_term := executors_term
 
 pod_affinity contains zone_term if {
+	input.role == "executor"
 	zone_executor
 	zone_required
 }
 
 preferred_pod_affinity contains {"weight": 100, "podAffinityTerm": zone_term} if {
+	input.role == "executor"
 	zone_executor
 	not zone_required
 }
 
 rules contains "zone.executor-affinity-fallback" if {
+	input.role == "executor"
+	input.driver.role == "driver"
 	zone_executor
 	zone_required
 	driver_term
 }
 
 rules contains "zone.executors-stay-together" if {
+	input.role == "executor"
 	zone_executor
 	zone_required
 	executors_term
 }
 
 rules contains "zone.preferred" if {
+	input.role == "executor"
+	data.sparkplace.config.zone.mode == "preferred"
+	input.zone.value
 	zone_executor
-	zone_mode == "preferred"
 	zone_value
 }
 
 rules contains "zone.preferred" if {
+	input.role == "executor"
+	data.sparkplace.config.zone.mode == "preferred"
 	zone_executor
-	zone_mode == "preferred"
 	zone_term
 }
 
@@ -148,14 +169,19 @@ rules contains "zone.preferred" if {
 # description: |-
 #   Why the zone is not required, or required though it cannot be met: the annotation says it.
 rules contains "zone.relaxed-after-bound" if {
+	input.role == "executor"
+	data.sparkplace.config.zone.mode == "bounded"
+	input.zone.relaxed
 	zone_executor
-	zone_mode == "bounded"
 	zone_relaxed
 }
 
 notes contains sprintf("zone %s is preferred, not required: executors of this application waited longer than %s for room in their zone (%s)", [zone_value, cfg.zone.bound, zone_relaxed]) if {
+	input.role == "executor"
+	data.sparkplace.config.zone.mode == "bounded"
+	input.zone.relaxed
+	input.zone.value
 	zone_executor
-	zone_mode == "bounded"
 	zone_relaxed
 	zone_value
 }
@@ -165,18 +191,25 @@ notes contains sprintf("zone %s is preferred, not required: executors of this ap
 # description: |-
 #   The label tells every webhook replica (and the next executors) that this application's pin is relaxed.
 labels["sparkplace.io/zone-relaxed"] := zone_relaxed if {
+	input.role == "executor"
+	data.sparkplace.config.zone.mode == "bounded"
+	input.zone.relaxed
 	zone_executor
-	zone_mode == "bounded"
 	zone_relaxed
 }
 
 rules contains "zone.relaxed-no-schedulable-node" if {
+	input.role == "executor"
+	input.zone.unschedulable
 	zone_executor
 	zone_mode != "strict"
 	zone_unschedulable
 }
 
 notes contains sprintf("no schedulable node with %s=%s can take this executor (cordoned, not ready, tainted or not matching its selectors): the zone is preferred, not required", [zone_key, zone_value]) if {
+	input.role == "executor"
+	input.zone.unschedulable
+	input.zone.value
 	zone_executor
 	zone_mode != "strict"
 	zone_unschedulable
@@ -184,6 +217,8 @@ notes contains sprintf("no schedulable node with %s=%s can take this executor (c
 }
 
 notes contains sprintf("no schedulable node that can take this executor has the label %s: its zone is not pinned", [zone_key]) if {
+	input.role == "executor"
+	input.zone.unschedulable
 	zone_executor
 	zone_mode != "strict"
 	zone_unschedulable
@@ -191,8 +226,10 @@ notes contains sprintf("no schedulable node that can take this executor has the 
 }
 
 notes contains sprintf("no schedulable node with %s=%s can take this executor now; zone.mode strict keeps the zone required, so it waits", [zone_key, zone_value]) if {
+	input.role == "executor"
+	data.sparkplace.config.zone.mode == "strict"
+	input.zone.unschedulable
 	zone_executor
-	zone_mode == "strict"
 	zone_unschedulable
 }
 
@@ -201,12 +238,16 @@ notes contains sprintf("no schedulable node with %s=%s can take this executor no
 # description: |-
 #   The driver runs on a node without the topology label (bare metal, kubeadm): there is no zone to follow.
 rules contains "zone.driver-zone-unknown" if {
+	input.role == "executor"
+	input.driver.nodeName
 	zone_executor
 	not zone_value
 	input.driver.nodeName != ""
 }
 
 notes contains sprintf("the driver's node %s has no label %s: executors are not pinned to a zone", [input.driver.nodeName, zone_key]) if {
+	input.role == "executor"
+	input.driver.nodeName
 	zone_executor
 	not zone_value
 	input.driver.nodeName != ""

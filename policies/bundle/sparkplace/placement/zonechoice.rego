@@ -8,7 +8,7 @@ chosen_zone := input.zoneChoice.zone if input.zoneChoice.zone != ""
 
 # steered_driver: a driver under a node-bound profile that leaves its zone to sparkplace.
 steered_driver if {
-	role == "driver"
+	input.role == "driver"
 	node_bound
 	cfg.driverZone.enabled
 	chosen_zone
@@ -18,14 +18,23 @@ steered_driver if {
 # The driver prefers the chosen zone. Preferred, not required: the choice is made for the executors' spot
 # capacity, and a required term could keep the driver Pending when the zone's on-demand nodes are full. The
 # executors then follow wherever the driver lands.
-preferred_node_affinity contains zone_preference if steered_driver
+# (input.role and input.zoneChoice.zone first: the rule index skips these for executors; see zone_executor.)
+preferred_node_affinity contains zone_preference if {
+	input.role == "driver"
+	input.zoneChoice.zone
+	steered_driver
+}
 
 zone_preference := {
 	"weight": cfg.driverZone.weight,
 	"preference": {"matchExpressions": [{"key": cfg.zone.topologyKey, "operator": "In", "values": [chosen_zone]}]},
 }
 
-rules contains sprintf("zone.driver-%s", [input.zoneChoice.reason]) if steered_driver
+rules contains sprintf("zone.driver-%s", [input.zoneChoice.reason]) if {
+	input.role == "driver"
+	input.zoneChoice.zone
+	steered_driver
+}
 
 # pod_constrains_zone: the user chose the zone (nodeSelector, required or preferred node affinity on the key).
 pod_constrains_zone if input.pod.spec.nodeSelector[cfg.zone.topologyKey]
@@ -51,7 +60,7 @@ pod_constrains_zone if {
 #   their zone, so one reclaim of a pool does not take every executor of the job. ScheduleAnyway: the spread
 #   only scores nodes, it never keeps an executor Pending.
 topology_spread contains constraint if {
-	role == "executor"
+	input.role == "executor"
 	profile in spot_profiles
 	cfg.spotPools.enabled
 	input.app.id != ""
@@ -72,13 +81,13 @@ rules contains "spot.executors-spread-over-pools" if {
 # description: |-
 #   Losing a driver loses the job: autoscalers must not evict it to scale a node down.
 annotations[key] := value if {
-	role == "driver"
+	input.role == "driver"
 	node_bound
 	some key, value in cfg.autoscaler.driverAnnotations
 }
 
 rules contains "autoscaler.driver-not-evicted" if {
-	role == "driver"
+	input.role == "driver"
 	node_bound
 	count(cfg.autoscaler.driverAnnotations) > 0
 }
@@ -89,14 +98,14 @@ rules contains "autoscaler.driver-not-evicted" if {
 #   Executors get the same protection when their shuffle data matters (no external shuffle service, dynamic
 #   allocation with shuffle tracking): config autoscaler.protectExecutors.
 annotations[key] := value if {
-	role == "executor"
+	input.role == "executor"
 	node_bound
 	cfg.autoscaler.protectExecutors
 	some key, value in cfg.autoscaler.driverAnnotations
 }
 
 rules contains "autoscaler.executor-not-evicted" if {
-	role == "executor"
+	input.role == "executor"
 	node_bound
 	cfg.autoscaler.protectExecutors
 	count(cfg.autoscaler.driverAnnotations) > 0
