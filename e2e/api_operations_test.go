@@ -187,6 +187,8 @@ func apiOperations(admin *submit.Submitter) []apiOp {
 // its typed errors), and managed endpoints and security configurations answering that they are not
 // supported. Every SDK answer carries x-amzn-RequestId and writes timestamps as iso8601 whole seconds.
 func TestAPIEveryOperation(t *testing.T) {
+	// The CLI's ~40 calls take a minute, mostly the CLI's own start: let the suite's waits overlap them.
+	t.Parallel()
 	requireJobs(t)
 	if _, err := exec.LookPath("aws"); err != nil {
 		t.Fatal("the AWS CLI is required for this test")

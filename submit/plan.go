@@ -167,6 +167,12 @@ func validateRequest(req *StartJobRunRequest) (*SparkSubmitJobDriver, error) {
 		return nil, invalidf("releaseLabel is required")
 	case len(req.Name) > 64:
 		return nil, invalidf("name is longer than 64 characters")
+	case len(req.ReleaseLabel) > maxLabelLength:
+		return nil, invalidf("releaseLabel is longer than %d characters", maxLabelLength)
+	case len(req.JobDriver.SparkSubmitJobDriver.EntryPoint) > maxEntryPoint:
+		return nil, invalidf("jobDriver.sparkSubmitJobDriver.entryPoint is longer than %d characters", maxEntryPoint)
+	case checkTags(req.Tags) != nil:
+		return nil, checkTags(req.Tags)
 	case req.RetryPolicyConfiguration != nil && (req.RetryPolicyConfiguration.MaxAttempts < 1 || req.RetryPolicyConfiguration.MaxAttempts > maxAttempts):
 		return nil, invalidf("retryPolicyConfiguration.maxAttempts %d must be from 1 to %d", req.RetryPolicyConfiguration.MaxAttempts, maxAttempts)
 	}

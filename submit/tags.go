@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -44,6 +46,32 @@ func (s *Submitter) tagged(ctx context.Context, arn string) (obj, base client.Ob
 	}
 }
 
+// The service model's bounds on tags.
+const (
+	maxTags        = 50
+	maxTagKey      = 128
+	maxTagValue    = 256
+	maxEntryPoint  = 256
+	maxLabelLength = 64
+)
+
+// checkTags holds a resource's tags to the service model's bounds: at most 50, keys of 1-128 characters,
+// values of at most 256.
+func checkTags(tags map[string]string) error {
+	if len(tags) > maxTags {
+		return invalidf("a resource holds at most %d tags, not %d", maxTags, len(tags))
+	}
+	for k, v := range tags {
+		switch {
+		case strings.TrimSpace(k) == "" || utf8.RuneCountInString(k) > maxTagKey:
+			return invalidf("tag key %.40q must be 1-%d characters, not only spaces", k, maxTagKey)
+		case utf8.RuneCountInString(v) > maxTagValue:
+			return invalidf("the value of tag %.40q is longer than %d characters", k, maxTagValue)
+		}
+	}
+	return nil
+}
+
 // ListTagsForResource returns the tags of the resource arn names.
 func (s *Submitter) ListTagsForResource(ctx context.Context, arn string) (map[string]string, error) {
 	_, _, tags, err := s.tagged(ctx, arn)
@@ -82,8 +110,8 @@ func (s *Submitter) retag(ctx context.Context, arn string, change func(map[strin
 	}
 	updated := merge(*tags)
 	change(updated)
-	if len(updated) > 50 {
-		return invalidf("a resource holds at most 50 tags")
+	if err := checkTags(updated); err != nil {
+		return err
 	}
 	*tags = updated
 	if err := c.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {

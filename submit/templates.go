@@ -59,6 +59,8 @@ func (s *Submitter) CreateJobTemplate(ctx context.Context, req *CreateJobTemplat
 		return nil, invalidf("jobTemplateData: executionRoleArn and releaseLabel are required")
 	case d.JobDriver.SparkSubmitJobDriver == nil && d.JobDriver.SparkSQLJobDriver == nil:
 		return nil, invalidf("jobTemplateData.jobDriver: sparkSubmitJobDriver or sparkSqlJobDriver is required")
+	case checkTags(req.Tags) != nil:
+		return nil, checkTags(req.Tags)
 	}
 	for name, p := range req.JobTemplateData.ParameterConfiguration {
 		if p.Type != "" && p.Type != v1alpha1.TemplateParameterString && p.Type != v1alpha1.TemplateParameterNumber {

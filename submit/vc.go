@@ -138,6 +138,9 @@ func (s *Submitter) CreateVirtualCluster(ctx context.Context, name, namespace st
 	if len(vc.Spec.ContainerProviderID) > 64 {
 		return nil, invalidf("containerProvider.id is longer than 64 characters")
 	}
+	if err := checkTags(vc.Spec.Tags); err != nil {
+		return nil, err
+	}
 	if err := c.Create(ctx, vc); err != nil {
 		return nil, fmt.Errorf("creating virtual cluster on %s: %w", namespace, err)
 	}
