@@ -53,14 +53,35 @@ func serviceModel(t *testing.T) map[string]any {
 
 // TestEveryModelOperationIsServed derives the operations and their declared errors from the service model:
 // each is served (no UnknownOperationException), answers 200 or an error type it declares, carries a
-// request id; managed endpoints and security configurations answer that they are not supported.
+// request id; managed endpoints and security configurations answer that they are not supported. Every
+// operation is called on resources that exist and on ones that do not.
 func TestEveryModelOperationIsServed(t *testing.T) {
 	model := serviceModel(t)
+	ctx := context.Background()
 	c := fakeCluster(t, "analytics")
 	s := submit.New(submit.Options{Client: c, Region: "us-east-1", AccountID: "152324983118"})
-	vc, err := s.CreateVirtualCluster(context.Background(), "analytics", "analytics")
+	vc, err := s.CreateVirtualCluster(ctx, "analytics", "analytics")
 	if err != nil {
 		t.Fatal(err)
+	}
+	sub, err := s.StartJobRun(ctx, &submit.StartJobRunRequest{
+		VirtualClusterID: vc.ID, Name: "pi", ExecutionRoleARN: "arn:aws:iam::152324983118:role/emr-job-role", ReleaseLabel: "spark-3.5.3",
+		JobDriver: &submit.JobDriver{SparkSubmitJobDriver: &submit.SparkSubmitJobDriver{EntryPoint: "local:///opt/spark/examples/src/main/python/pi.py"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, err := s.CreateJobTemplate(ctx, &submit.CreateJobTemplateRequest{Name: "pi", ClientToken: "pi", JobTemplateData: submit.JobTemplateData{
+		ExecutionRoleARN: "arn:aws:iam::152324983118:role/emr-job-role", ReleaseLabel: "spark-3.5.3",
+		JobDriver: submit.JobDriver{SparkSubmitJobDriver: &submit.SparkSubmitJobDriver{EntryPoint: "local:///opt/spark/examples/src/main/python/pi.py"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const unknown = "0000000000000000000"
+	worlds := map[string]struct{ vc, run, template, arn string }{
+		"existing": {vc.ID, sub.Response.ID, tpl.ID, sub.Response.ARN},
+		"unknown":  {unknown + "000000", unknown, unknown, "arn:aws:emr-containers:us-east-1:152324983118:/virtualclusters/" + unknown},
 	}
 	h := NewHandler(testOptions(s, "us-east-1"))
 	ops := model["operations"].(map[string]any)
@@ -69,40 +90,42 @@ func TestEveryModelOperationIsServed(t *testing.T) {
 	}
 	for name, raw := range ops {
 		op := raw.(map[string]any)
-		t.Run(name, func(t *testing.T) {
-			httpDef := op["http"].(map[string]any)
-			path, _, _ := strings.Cut(httpDef["requestUri"].(string), "?")
-			path = strings.NewReplacer("{virtualClusterId}", vc.ID, "{jobRunId}", "0000000000000000000", "{templateId}", "0000000000000000000",
-				"{endpointId}", "0000000000000000000", "{securityConfigurationId}", "0000000000000000000",
-				"{resourceArn}", url.PathEscape(vc.ARN)).Replace(path)
-			body := ""
-			if m := httpDef["method"].(string); m == http.MethodPost || m == http.MethodPut {
-				body = "{}"
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, signed(t, httpDef["method"].(string), path, body, "secret", "us-east-1", time.Now()))
-			if rec.Header().Get("x-amzn-RequestId") == "" {
-				t.Error("no x-amzn-RequestId")
-			}
-			if rec.Code == http.StatusOK {
-				return
-			}
-			var declared []string
-			if errs, ok := op["errors"].([]any); ok {
-				for _, e := range errs {
-					declared = append(declared, e.(map[string]any)["shape"].(string))
+		for world, ids := range worlds {
+			t.Run(name+"/"+world, func(t *testing.T) {
+				httpDef := op["http"].(map[string]any)
+				path, _, _ := strings.Cut(httpDef["requestUri"].(string), "?")
+				path = strings.NewReplacer("{virtualClusterId}", ids.vc, "{virtualClusterIdentifier}", ids.vc, "{jobRunId}", ids.run,
+					"{templateId}", ids.template, "{endpointId}", unknown, "{endpointIdentifier}", unknown, "{securityConfigurationId}", unknown,
+					"{resourceArn}", url.PathEscape(ids.arn)).Replace(path)
+				body := ""
+				if m := httpDef["method"].(string); m == http.MethodPost || m == http.MethodPut {
+					body = "{}"
 				}
-			}
-			code := rec.Header().Get("x-amzn-errortype")
-			if !slices.Contains(declared, code) {
-				t.Fatalf("%s %s answered %d %s (%s), which the model does not declare for %s (%v)", httpDef["method"], path, rec.Code, code, rec.Body.String(), name, declared)
-			}
-			if strings.Contains(name, "ManagedEndpoint") || strings.Contains(name, "SecurityConfiguration") {
-				if code != "ValidationException" || !strings.Contains(rec.Body.String(), "not supported") {
-					t.Errorf("%s: %s, want a ValidationException saying it is not supported", name, rec.Body.String())
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, signed(t, httpDef["method"].(string), path, body, "secret", "us-east-1", time.Now()))
+				if rec.Header().Get("x-amzn-RequestId") == "" {
+					t.Error("no x-amzn-RequestId")
 				}
-			}
-		})
+				if rec.Code == http.StatusOK {
+					return
+				}
+				var declared []string
+				if errs, ok := op["errors"].([]any); ok {
+					for _, e := range errs {
+						declared = append(declared, e.(map[string]any)["shape"].(string))
+					}
+				}
+				code := rec.Header().Get("x-amzn-errortype")
+				if !slices.Contains(declared, code) {
+					t.Fatalf("%s %s answered %d %s (%s), which the model does not declare for %s (%v)", httpDef["method"], path, rec.Code, code, rec.Body.String(), name, declared)
+				}
+				if strings.Contains(name, "ManagedEndpoint") || strings.Contains(name, "SecurityConfiguration") {
+					if code != "ValidationException" || !strings.Contains(rec.Body.String(), "not supported") {
+						t.Errorf("%s: %s, want a ValidationException saying it is not supported", name, rec.Body.String())
+					}
+				}
+			})
+		}
 	}
 }
 
