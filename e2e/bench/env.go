@@ -12,11 +12,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,6 +29,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
+	"sigs.k8s.io/yaml"
 
 	"github.com/sparkplace/sparkplace/e2e/framework"
 )
@@ -69,10 +74,14 @@ type Env struct {
 	Scale  Scale
 	Zones  []string
 	Logf   func(string, ...any)
+	// GoEnv are the Go runtime settings (GOGC, GOMEMLIMIT) of the webhook container in
+	// manifests/base/deployment.yaml; every webhook of the run gets them.
+	GoEnv []string
 
-	run    string // in every namespace name, so no name is ever reused (see newNamespace)
-	seq    atomic.Int64
-	direct *http.Client // to the webhooks, trusting the control plane's CA
+	run      string // in every namespace name, so no name is ever reused (see newNamespace)
+	seq      atomic.Int64
+	direct   *http.Client // to the webhooks, trusting the control plane's CA
+	insecure *http.Client // to kube-scheduler's metrics, served with its own self-signed certificate
 }
 
 // Setup starts the control plane, the fleet (DefaultFleet plus Scale.SpotNodesPerZone spot nodes per zone),
@@ -105,13 +114,17 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	if err := cp.CreateFleet(ctx, fleet); err != nil {
 		return nil, err
 	}
-	bin, err := framework.BuildSparkplace(ctx, cp.Dir, o.Logf)
+	bin, err := framework.BuildSparkplaceAsShipped(ctx, cp.Dir, o.Logf)
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{CP: cp, Scale: o.Scale, Zones: fleet.Zones, Logf: o.Logf, run: randomHex(3), Baselines: map[Variant]*framework.Webhook{}}
+	goEnv, err := DeploymentGoEnv()
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{CP: cp, Scale: o.Scale, Zones: fleet.Zones, Logf: o.Logf, GoEnv: goEnv, run: randomHex(3), Baselines: map[Variant]*framework.Webhook{}}
 	if e.Sparkplace, err = cp.StartWebhook(ctx, framework.WebhookOptions{
-		Command: []string{bin, "webhook"}, NamespaceSelector: selectVariant(Sparkplace),
+		Command: []string{bin, "webhook"}, NamespaceSelector: selectVariant(Sparkplace), Env: goEnv,
 	}); err != nil {
 		return nil, err
 	}
@@ -119,7 +132,7 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 		w, err := cp.StartWebhook(ctx, framework.WebhookOptions{
 			Command: append(append([]string(nil), o.BaselineCommand...), string(v)),
 			Name:    "bench-" + string(v), WebhookName: string(v) + ".bench.sparkplace.io",
-			NamespaceSelector: selectVariant(v),
+			NamespaceSelector: selectVariant(v), Env: goEnv,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("baseline webhook %s: %w", v, err)
@@ -136,11 +149,45 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	e.direct = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 32, ForceAttemptHTTP2: true,
 	}}
+	e.insecure = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a local process on loopback, read-only metrics
+	}}
 	return e, nil
 }
 
 // Close stops the control plane and the webhooks.
 func (e *Env) Close() error { return e.CP.Stop() }
+
+// DeploymentGoEnv returns the Go runtime settings (GO* variables with a literal value, "NAME=value") of the
+// webhook container of manifests/base/deployment.yaml, so that the benchmark runs the webhook as it ships.
+func DeploymentGoEnv() ([]string, error) {
+	root, err := framework.ModuleRoot()
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(root, "manifests", "base", "deployment.yaml")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var d appsv1.Deployment
+	if err := yaml.UnmarshalStrict(b, &d); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		if c.Name != "webhook" {
+			continue
+		}
+		var env []string
+		for _, v := range c.Env {
+			if strings.HasPrefix(v.Name, "GO") && v.ValueFrom == nil {
+				env = append(env, v.Name+"="+v.Value)
+			}
+		}
+		return env, nil
+	}
+	return nil, fmt.Errorf("%s: no container named webhook", path)
+}
 
 func selectVariant(v Variant) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchLabels: map[string]string{VariantLabel: string(v)}}

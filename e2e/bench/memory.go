@@ -20,22 +20,27 @@ import (
 type MemoryResult struct {
 	// Nodes and OtherPods were added to the cluster; SparkPods were then created (drivers and executors).
 	Nodes, OtherPods, SparkPods int
-	// RSS and Go heap (live bytes) of the webhook before the cluster grew, and after.
-	RSSBefore, RSS, HeapBefore, Heap float64
+	// Before and After are the webhook's memory before the cluster grew, and after.
+	Before, After MemorySample
+	// GOGC and GOMEMLIMIT are the webhook's Go runtime settings as it reports them (go_gc_gogc_percent,
+	// go_gc_gomemlimit_bytes); GoEnv what the benchmark set, from the Deployment.
+	GOGC, GOMEMLIMIT float64
+	GoEnv            []string
 	// CreateP50, CreateP99 are the executor create latencies; AdmissionMean, AdmissionP99 sparkplace's own.
 	CreateP50, CreateP99, AdmissionMean, AdmissionP99 time.Duration
 	Failures                                          int
 }
 
 // MeasureMemory grows the cluster by Scale.MemNodes nodes (not managed by kwok: on 2 cores kwok cannot keep
-// 5,000 node leases fresh, and flapping nodes would measure the flapping; they stay NotReady, which changes
-// nothing for what the webhook caches) and Scale.MemPods other pods (never scheduled), then has
+// 5,000 node leases fresh, and flapping nodes would measure the flapping; they are cordoned, so that no pod
+// is bound where no kubelet runs it, which changes nothing for what the webhook caches) and Scale.MemPods
+// other pods (never scheduled), then has
 // Scale.MemDrivers drivers allocate Scale.MemExecutors executors each, and reads the webhook's memory.
 func (e *Env) MeasureMemory(ctx context.Context) (*MemoryResult, error) {
 	pid := e.Sparkplace.Process().Pid()
 	res := &MemoryResult{}
 	var err error
-	if res.RSSBefore, res.HeapBefore, err = e.sparkplaceMemory(ctx, pid); err != nil {
+	if res.Before, err = e.sparkplaceMemory(ctx, pid); err != nil {
 		return nil, err
 	}
 	nodes := scaleNodes(e.Zones, e.Scale.MemNodes)
@@ -106,27 +111,44 @@ func (e *Env) MeasureMemory(ctx context.Context) (*MemoryResult, error) {
 	res.CreateP50, res.CreateP99 = percentile(latencies, .5), percentile(latencies, .99)
 	// Let the informers take in the last events (executors bound, started) before reading memory.
 	time.Sleep(5 * time.Second)
-	if res.RSS, res.Heap, err = e.sparkplaceMemory(ctx, pid); err != nil {
+	if res.After, err = e.sparkplaceMemory(ctx, pid); err != nil {
 		return nil, err
 	}
+	res.GOGC, res.GOMEMLIMIT, res.GoEnv = res.After.gogc, res.After.memLimit, e.GoEnv
 	return res, nil
 }
 
-// sparkplaceMemory reads the webhook's resident set and its live Go heap (go_memstats_heap_alloc_bytes).
-func (e *Env) sparkplaceMemory(ctx context.Context, pid int) (rss, heap float64, err error) {
-	r, err := processRSS(pid)
-	if err != nil {
-		return 0, 0, err
+// MemorySample is the webhook's memory at one point.
+type MemorySample struct {
+	Resident
+	// HeapAlloc is go_memstats_heap_alloc_bytes (live objects and garbage not yet collected); NextGC the heap
+	// size at which the next collection starts.
+	HeapAlloc, NextGC float64
+	gogc, memLimit    float64
+}
+
+// sparkplaceMemory reads the webhook's resident memory and its Go heap.
+func (e *Env) sparkplaceMemory(ctx context.Context, pid int) (MemorySample, error) {
+	var s MemorySample
+	var err error
+	if s.Resident, err = processResident(pid); err != nil {
+		return s, err
 	}
 	m, err := e.scrapeSparkplace(ctx)
 	if err != nil {
-		return 0, 0, err
+		return s, err
 	}
-	heap, ok := m.Value("go_memstats_heap_alloc_bytes", nil)
-	if !ok {
-		return 0, 0, fmt.Errorf("sparkplace exports no go_memstats_heap_alloc_bytes")
+	for name, dst := range map[string]*float64{
+		"go_memstats_heap_alloc_bytes": &s.HeapAlloc, "go_memstats_next_gc_bytes": &s.NextGC,
+		"go_gc_gogc_percent": &s.gogc, "go_gc_gomemlimit_bytes": &s.memLimit,
+	} {
+		v, ok := m.Value(name, nil)
+		if !ok {
+			return s, fmt.Errorf("sparkplace exports no %s", name)
+		}
+		*dst = v
 	}
-	return float64(r), heap, nil
+	return s, nil
 }
 
 // scaleNodes are n nodes of a large EKS cluster over zones: general-purpose on-demand nodes, and Spark's
@@ -142,7 +164,7 @@ func scaleNodes(zones []string, n int) []*corev1.Node {
 		from string
 		per  int
 	}{{framework.GroupSystem, 6}, {framework.GroupOnDemand, 1}, {framework.GroupSpot, 3}}
-	perZone := max(n/len(zones), 1)
+	perZone := max((n+len(zones)-1)/len(zones), 1)
 	var groups []framework.NodeGroup
 	left := perZone
 	for i, s := range shares {
@@ -156,9 +178,11 @@ func scaleNodes(zones []string, n int) []*corev1.Node {
 		groups = append(groups, g)
 	}
 	nodes := framework.Fleet{Region: defaults.Region, Zones: zones, Groups: groups}.Nodes()
+	nodes = nodes[:min(n, len(nodes))]
 	for _, node := range nodes {
-		// Not managed by kwok (see MeasureMemory).
+		// Not managed by kwok, and cordoned: no kubelet would run a pod bound there (see MeasureMemory).
 		delete(node.Annotations, framework.KwokNodeAnnotation)
+		node.Spec.Unschedulable = true
 	}
 	return nodes
 }

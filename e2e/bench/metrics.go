@@ -3,7 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -21,10 +23,35 @@ func (e *Env) scrapeSparkplace(ctx context.Context) (Metrics, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseMetrics("sparkplace", text)
+}
+
+// scrapeScheduler reads kube-scheduler's metrics (its plugin and extension-point timings).
+func (e *Env) scrapeScheduler(ctx context.Context) (Metrics, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.CP.SchedulerMetricsURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.insecure.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("kube-scheduler metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("kube-scheduler metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("kube-scheduler metrics: %s: %.200s", resp.Status, b)
+	}
+	return parseMetrics("kube-scheduler", string(b))
+}
+
+func parseMetrics(source, text string) (Metrics, error) {
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := p.TextToMetricFamilies(strings.NewReader(text))
 	if err != nil {
-		return nil, fmt.Errorf("parse sparkplace metrics: %w", err)
+		return nil, fmt.Errorf("parse %s metrics: %w", source, err)
 	}
 	return families, nil
 }
@@ -144,4 +171,24 @@ func HistogramMean(before, after Metrics, name string, labels map[string]string)
 		return 0
 	}
 	return (s1 - s0) / (c1 - c0)
+}
+
+// histogramSums sums the observations (sample sums) of histogram family name by the value of label.
+func (ms Metrics) histogramSums(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	f := ms[name]
+	if f == nil {
+		return out
+	}
+	for _, m := range f.GetMetric() {
+		if m.Histogram == nil {
+			continue
+		}
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label {
+				out[l.GetValue()] += m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out
 }

@@ -37,24 +37,38 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * clockTick, nil
 }
 
-// processRSS is the resident set size of process pid, from /proc/PID/status.
-func processRSS(pid int) (int64, error) {
+// Resident is a process's resident memory: RSS, its anonymous (heap, stacks) and file-backed (the
+// executable's pages) parts, and the highest RSS it ever had (Peak).
+type Resident struct{ RSS, Anon, File, Peak int64 }
+
+// processResident reads the resident memory of process pid from /proc/PID/status.
+func processResident(pid int) (Resident, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, fmt.Errorf("rss of %d: %w", pid, err)
+		return Resident{}, fmt.Errorf("rss of %d: %w", pid, err)
 	}
 	defer f.Close()
+	var r Resident
+	fields := map[string]*int64{"VmRSS:": &r.RSS, "RssAnon:": &r.Anon, "RssFile:": &r.File, "VmHWM:": &r.Peak}
+	found := 0
 	s := bufio.NewScanner(f)
 	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("rss of %d: %q: %w", pid, rest, err)
-			}
-			return kb << 10, nil
+		name, rest, _ := strings.Cut(s.Text(), "\t")
+		dst, ok := fields[name]
+		if !ok {
+			continue
 		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+		if err != nil {
+			return r, fmt.Errorf("rss of %d: %s %q: %w", pid, name, rest, err)
+		}
+		*dst = kb << 10
+		found++
 	}
-	return 0, fmt.Errorf("rss of %d: no VmRSS in /proc/%d/status", pid, pid)
+	if found < len(fields) {
+		return r, fmt.Errorf("rss of %d: /proc/%d/status lacks VmRSS, VmHWM, RssAnon or RssFile", pid, pid)
+	}
+	return r, nil
 }
 
 // machineCPU is the CPU time all cores have spent busy (not idle or waiting on I/O) since boot, from /proc/stat.

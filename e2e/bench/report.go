@@ -2,9 +2,12 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -237,17 +240,36 @@ func (r *Report) schedSection(b *strings.Builder) {
 	for _, v := range SchedVariants {
 		fmt.Fprintf(b, " %s |", v)
 	}
-	b.WriteString("\n|---|---|---|---|\n| executors bound per second |")
-	for _, v := range SchedVariants {
-		var xs []float64
-		for _, rd := range r.Sched {
-			if rd.Variant == v {
-				xs = append(xs, rd.PodsPerSecond())
+	b.WriteString("\n|---|---|---|---|\n")
+	row := func(name, format string, f func(*SchedRound) (float64, bool)) {
+		fmt.Fprintf(b, "| %s |", name)
+		for _, v := range SchedVariants {
+			var xs []float64
+			for i := range r.Sched {
+				if rd := &r.Sched[i]; rd.Variant == v {
+					if x, ok := f(rd); ok {
+						xs = append(xs, x)
+					}
+				}
 			}
+			fmt.Fprintf(b, " %s |", spreadCell(spreadOf(xs), format))
 		}
-		fmt.Fprintf(b, " %s |", spreadCell(spreadOf(xs), "%.0f"))
+		b.WriteString("\n")
 	}
-	b.WriteString("\n| in the driver's zone |")
+	row("executors bound per second", "%.0f", func(rd *SchedRound) (float64, bool) { return rd.PodsPerSecond(), true })
+	row("kube-scheduler CPU per executor, ms", "%.2f", func(rd *SchedRound) (float64, bool) {
+		return ms(rd.SchedulerCPU) / float64(rd.Pods), rd.SchedulerCPU > 0
+	})
+	row("scheduling attempts per executor", "%.2f", func(rd *SchedRound) (float64, bool) {
+		return rd.Scheduler.Attempts / float64(rd.Pods), rd.Scheduler.Attempts > 0
+	})
+	for _, point := range schedulerPoints {
+		row(point+", mean per cycle, ms", "%.3f", func(rd *SchedRound) (float64, bool) {
+			x, ok := rd.Scheduler.Points[point]
+			return x * 1e3, ok && x > 0
+		})
+	}
+	b.WriteString("| in the driver's zone |")
 	for _, v := range SchedVariants {
 		in, all := 0, 0
 		for _, rd := range r.Sched {
@@ -257,18 +279,50 @@ func (r *Report) schedSection(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, " %s |", pct(float64(in), float64(all)))
 	}
-	var xs, ys []float64
+	b.WriteString("\n")
+	for _, plugin := range r.topPlugins(6) {
+		row("plugin "+plugin+", share of plugin time", "%.0f%%", func(rd *SchedRound) (float64, bool) {
+			return 100 * rd.Scheduler.Plugins[plugin] / max(sumOf(rd.Scheduler.Plugins), 1e-12), len(rd.Scheduler.Plugins) > 0
+		})
+	}
+	var xs, ys, cs []float64
 	for rep := range s.SchedReps {
 		node, none, pod := r.schedRound(rep, SchedNodeAffinity), r.schedRound(rep, SchedNoZone), r.schedRound(rep, SchedPodAffinity)
 		if node != nil && none != nil {
 			xs = append(xs, node.PodsPerSecond()/none.PodsPerSecond())
+			if none.SchedulerCPU > 0 {
+				cs = append(cs, float64(node.SchedulerCPU)/float64(none.SchedulerCPU))
+			}
 		}
 		if pod != nil && none != nil {
 			ys = append(ys, pod.PodsPerSecond()/none.PodsPerSecond())
 		}
 	}
-	fmt.Fprintf(b, "\n\nWithin each repetition: sparkplace node affinity / no zone rule %s (target ≥ 0.95); EMR pod affinity / no zone rule %s.\n\n",
-		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"))
+	fmt.Fprintf(b, "\nWithin each repetition: executors per second, sparkplace node affinity / no zone rule %s (target ≥ 0.95); "+
+		"EMR pod affinity / no zone rule %s; kube-scheduler CPU, sparkplace node affinity / no zone rule %s. "+
+		"Extension points and plugin shares are kube-scheduler's own metrics (plugin times from the cycles it samples).\n\n",
+		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"), spreadCell(spreadOf(cs), "%.2f"))
+}
+
+// topPlugins names the n plugins with the most time in the scheduling rounds, summed over the rounds.
+func (r *Report) topPlugins(n int) []string {
+	total := map[string]float64{}
+	for _, rd := range r.Sched {
+		for p, v := range rd.Scheduler.Plugins {
+			total[p] += v
+		}
+	}
+	names := slices.Collect(maps.Keys(total))
+	slices.SortFunc(names, func(a, b string) int { return cmp.Compare(total[b], total[a]) })
+	return names[:min(n, len(names))]
+}
+
+func sumOf(m map[string]float64) float64 {
+	s := 0.0
+	for _, v := range m {
+		s += v
+	}
+	return s
 }
 
 func (r *Report) schedRound(rep int, v SchedVariant) *SchedRound {
@@ -281,9 +335,26 @@ func (r *Report) memorySection(b *strings.Builder) {
 		"The cluster grown by %d nodes (not run by kwok: they stay NotReady, which changes nothing the webhook caches) and %d "+
 		"other pods (never scheduled), then %d Spark pods (%d drivers allocating executors as Spark does) created through sparkplace.\n\n",
 		m.Nodes, m.OtherPods, m.SparkPods, r.Scale.MemDrivers)
-	b.WriteString("| webhook RSS | webhook Go heap (live) | executor create p50 / p99 | sparkplace admission mean / p99 | failed creates |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(b, "| %.0f MB (%.0f MB before) | %.1f MiB (%.1f MiB before) | %s / %s | %s / %s | %d |\n\n",
-		m.RSS/1e6, m.RSSBefore/1e6, m.Heap/(1<<20), m.HeapBefore/(1<<20),
+	settings := "Go runtime defaults"
+	if len(m.GoEnv) > 0 {
+		settings = strings.Join(m.GoEnv, " ") + " (from manifests/base/deployment.yaml)"
+	}
+	limit := "none"
+	if m.GOMEMLIMIT > 0 && m.GOMEMLIMIT < 1<<62 {
+		limit = fmt.Sprintf("%.0f MiB", m.GOMEMLIMIT/(1<<20))
+	}
+	fmt.Fprintf(b, "The webhook runs with %s: it reports GOGC %.0f, memory limit %s. RSS is VmRSS of /proc: its anonymous part "+
+		"(Go heap, stacks, runtime) and its file-backed part (the pages of the executable it touched); peak is VmHWM.\n\n", settings, m.GOGC, limit)
+	b.WriteString("| | webhook RSS | anonymous | file-backed | peak RSS | Go heap allocated | next GC at |\n|---|---|---|---|---|---|---|\n")
+	for _, row := range []struct {
+		name string
+		s    MemorySample
+	}{{"before", m.Before}, {fmt.Sprintf("at %d nodes, %d other pods, %d Spark pods", m.Nodes, m.OtherPods, m.SparkPods), m.After}} {
+		fmt.Fprintf(b, "| %s | **%.0f MB** | %.0f MB | %.0f MB | %.0f MB | %.1f MiB | %.1f MiB |\n", row.name,
+			float64(row.s.RSS)/1e6, float64(row.s.Anon)/1e6, float64(row.s.File)/1e6, float64(row.s.Peak)/1e6, row.s.HeapAlloc/(1<<20), row.s.NextGC/(1<<20))
+	}
+	b.WriteString("\n| executor create p50 / p99 | sparkplace admission mean / p99 | failed creates |\n|---|---|---|\n")
+	fmt.Fprintf(b, "| %s / %s | %s / %s | %d |\n\n",
 		roundMS(m.CreateP50), roundMS(m.CreateP99), roundMS(m.AdmissionMean), roundMS(m.AdmissionP99), m.Failures)
 }
 

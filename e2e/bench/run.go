@@ -90,8 +90,9 @@ func Run(ctx context.Context, e *Env, parts ...string) (*Report, error) {
 		if r.Memory, err = e.MeasureMemory(ctx); err != nil {
 			return r, fmt.Errorf("memory: %w", err)
 		}
-		e.Logf("memory: RSS %.0f MB, heap %.0f MiB; executor create p99 %s, admission p99 %s",
-			r.Memory.RSS/1e6, r.Memory.Heap/(1<<20), r.Memory.CreateP99, r.Memory.AdmissionP99)
+		a := r.Memory.After
+		e.Logf("memory: RSS %.0f MB (anon %.0f, file %.0f, peak %.0f), heap %.0f MiB; executor create p99 %s, admission p99 %s",
+			float64(a.RSS)/1e6, float64(a.Anon)/1e6, float64(a.File)/1e6, float64(a.Peak)/1e6, a.HeapAlloc/(1<<20), r.Memory.CreateP99, r.Memory.AdmissionP99)
 	}
 	return r, nil
 }

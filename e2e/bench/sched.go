@@ -40,7 +40,45 @@ type SchedRound struct {
 	Wall time.Duration
 	// InDriverZone counts executors bound in their driver's zone.
 	InDriverZone int
+	// SchedulerCPU is kube-scheduler's CPU time (from /proc) from its resumption to the last binding.
+	SchedulerCPU time.Duration
+	// Scheduler is what kube-scheduler's own metrics say about the round.
+	Scheduler SchedulerStats
 }
+
+// SchedulerStats are kube-scheduler's metrics over a scheduling round.
+type SchedulerStats struct {
+	// Attempts are scheduling attempts (scheduler_schedule_attempts_total, all results); more than one per pod
+	// means pods found no node and were retried.
+	Attempts float64
+	// Points is the mean time (seconds) per scheduling cycle of each extension point
+	// (scheduler_framework_extension_point_duration_seconds), by extension point.
+	Points map[string]float64
+	// Plugins is the time (seconds) each plugin spent over all its extension points, in the cycles the
+	// scheduler samples for scheduler_plugin_execution_duration_seconds (a share of all cycles).
+	Plugins map[string]float64
+}
+
+// schedulerStats is the difference of two scrapes of kube-scheduler's metrics.
+func schedulerStats(before, after Metrics) SchedulerStats {
+	s := SchedulerStats{Points: map[string]float64{}, Plugins: map[string]float64{}}
+	a0, _ := before.Value("scheduler_schedule_attempts_total", nil)
+	a1, _ := after.Value("scheduler_schedule_attempts_total", nil)
+	s.Attempts = a1 - a0
+	for _, point := range schedulerPoints {
+		s.Points[point] = HistogramMean(before, after, "scheduler_framework_extension_point_duration_seconds", map[string]string{"extension_point": point})
+	}
+	sum0, sum1 := before.histogramSums("scheduler_plugin_execution_duration_seconds", "plugin"), after.histogramSums("scheduler_plugin_execution_duration_seconds", "plugin")
+	for plugin, v := range sum1 {
+		if d := v - sum0[plugin]; d > 0 {
+			s.Plugins[plugin] = d
+		}
+	}
+	return s
+}
+
+// schedulerPoints are the extension points the report shows, in the order of a scheduling cycle.
+var schedulerPoints = []string{"PreFilter", "Filter", "PreScore", "Score", "Reserve", "Permit", "PreBind", "Bind"}
 
 // PodsPerSecond is the scheduling rate.
 func (r *SchedRound) PodsPerSecond() float64 { return float64(r.Pods) / r.Wall.Seconds() }
@@ -141,9 +179,18 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	defer stopWatch()
 	go bound.run(watchCtx, e, ns, list.ResourceVersion)
 
+	cpu0, err := processCPU(scheduler)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	if err := resume(); err != nil {
 		return nil, fmt.Errorf("resume kube-scheduler: %w", err)
+	}
+	// Scraped once it runs again; its metrics do not move while it is stopped.
+	before, err := e.scrapeScheduler(ctx)
+	if err != nil {
+		return nil, err
 	}
 	r := &SchedRound{Variant: v, Rep: rep, Pods: len(executors)}
 	last, nodes, err := bound.wait(ctx, 10*time.Minute)
@@ -151,6 +198,16 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 		return nil, err
 	}
 	r.Wall = last.Sub(start)
+	cpu1, err := processCPU(scheduler)
+	if err != nil {
+		return nil, err
+	}
+	r.SchedulerCPU = cpu1 - cpu0
+	after, err := e.scrapeScheduler(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.Scheduler = schedulerStats(before, after)
 	zones, _, err := e.nodeLabels(ctx)
 	if err != nil {
 		return nil, err

@@ -3,14 +3,11 @@ package bench
 import (
 	"math"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sparkplace/sparkplace/e2e/framework"
@@ -64,14 +61,13 @@ func TestSpreadOf(t *testing.T) {
 	}
 }
 
-func parseMetrics(t *testing.T, text string) Metrics {
+func mustParseMetrics(t *testing.T, text string) Metrics {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	f, err := p.TextToMetricFamilies(strings.NewReader(text))
+	m, err := parseMetrics("test", text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Metrics(f)
+	return m
 }
 
 const histogramBefore = `# TYPE sparkplace_admission_duration_seconds histogram
@@ -108,7 +104,7 @@ sparkplace_decision_cache_lookups_total{result="miss"} 3
 `
 
 func TestHistogramBetweenScrapes(t *testing.T) {
-	before, after := parseMetrics(t, histogramBefore), parseMetrics(t, histogramAfter)
+	before, after := mustParseMetrics(t, histogramBefore), mustParseMetrics(t, histogramAfter)
 	executor := map[string]string{"role": "executor"}
 	tests := map[string]struct {
 		q    float64
@@ -144,8 +140,8 @@ func TestProcReaders(t *testing.T) {
 	if _, err := processCPU(pid); err != nil {
 		t.Error(err)
 	}
-	if rss, err := processRSS(pid); err != nil || rss <= 0 {
-		t.Errorf("rss = %d, %v", rss, err)
+	if r, err := processResident(pid); err != nil || r.RSS <= 0 || r.Anon <= 0 || r.Peak < r.RSS {
+		t.Errorf("resident = %+v, %v", r, err)
 	}
 	if _, err := machineCPU(); err != nil {
 		t.Error(err)
@@ -193,14 +189,19 @@ func TestZoneVariants(t *testing.T) {
 
 func TestScaleNodes(t *testing.T) {
 	zones := []string{"us-east-1a", "us-east-1b", "us-east-1c"}
-	nodes := scaleNodes(zones, 300)
-	if len(nodes) != 300 {
-		t.Fatalf("%d nodes, want 300", len(nodes))
+	for _, want := range []int{300, 5000} {
+		if got := len(scaleNodes(zones, want)); got != want {
+			t.Errorf("%d nodes, want %d", got, want)
+		}
 	}
+	nodes := scaleNodes(zones, 300)
 	names := map[string]bool{}
 	for _, n := range nodes {
 		if _, ok := n.Annotations[framework.KwokNodeAnnotation]; ok {
 			t.Fatalf("node %s is left to kwok", n.Name)
+		}
+		if !n.Spec.Unschedulable {
+			t.Fatalf("node %s is not cordoned: pods bound there would never run", n.Name)
 		}
 		if names[n.Name] {
 			t.Fatalf("node name %s twice", n.Name)

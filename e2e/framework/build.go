@@ -35,6 +35,16 @@ func EnsureControlPlaneBinaries() error {
 // BuildSparkplace returns $SPARKPLACE_BIN when set, else builds ./cmd/sparkplace of the module into
 // dir/sparkplace and returns that path.
 func BuildSparkplace(ctx context.Context, dir string, logf func(string, ...any)) (string, error) {
+	return buildSparkplace(ctx, dir, logf, nil)
+}
+
+// BuildSparkplaceAsShipped is BuildSparkplace with the Dockerfile's build: static (CGO_ENABLED=0), -trimpath,
+// no symbol tables. Benchmarks of the process's memory measure this binary.
+func BuildSparkplaceAsShipped(ctx context.Context, dir string, logf func(string, ...any)) (string, error) {
+	return buildSparkplace(ctx, dir, logf, []string{"CGO_ENABLED=0"}, "-trimpath", "-ldflags=-s -w")
+}
+
+func buildSparkplace(ctx context.Context, dir string, logf func(string, ...any), env []string, flags ...string) (string, error) {
 	if bin := os.Getenv("SPARKPLACE_BIN"); bin != "" {
 		return bin, nil
 	}
@@ -44,8 +54,12 @@ func BuildSparkplace(ctx context.Context, dir string, logf func(string, ...any))
 	}
 	bin := filepath.Join(dir, "sparkplace")
 	start := time.Now()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/sparkplace")
+	args := append(append([]string{"build"}, flags...), "-o", bin, "./cmd/sparkplace")
+	build := exec.CommandContext(ctx, "go", args...)
 	build.Dir = root
+	if env != nil {
+		build.Env = append(os.Environ(), env...)
+	}
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/sparkplace: %w\n%s", err, out)
 	}

@@ -49,6 +49,9 @@ type ControlPlane struct {
 	Client kubernetes.Interface
 	// CA signed the API server's serving certificate and the admin client certificate.
 	CA *CA
+	// SchedulerMetricsURL is kube-scheduler's /metrics (HTTPS, its own self-signed certificate, no client
+	// authentication: the benchmarks read its plugin and extension-point timings).
+	SchedulerMetricsURL string
 
 	opts      Options
 	binDir    string
@@ -154,7 +157,7 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := FreePorts(3)
+	ports, err := FreePorts(4)
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +228,11 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
+	cp.SchedulerMetricsURL = "https://127.0.0.1:" + strconv.Itoa(ports[3]) + "/metrics"
 	if _, err := cp.StartProcess("kube-scheduler", filepath.Join(cp.binDir, "kube-scheduler"), []string{
-		"--kubeconfig=" + cp.Kubeconfig, "--leader-elect=false", "--secure-port=0",
+		"--kubeconfig=" + cp.Kubeconfig, "--leader-elect=false",
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(ports[3]), "--cert-dir=" + filepath.Join(cp.Dir, "scheduler"),
+		"--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
 		// Every binding is an API call: at the default 50 QPS the scheduler, not the webhook, would set the pace
 		// of the scale tests.
 		"--kube-api-qps=200", "--kube-api-burst=400",

@@ -28,6 +28,9 @@ type WebhookOptions struct {
 	// address, port, TLS, metrics, health and webhook-configuration flags; Args are appended after those.
 	Command []string
 	Args    []string
+	// Env is added to the webhook's environment ("NAME=value"), e.g. the Go runtime settings of the
+	// Deployment.
+	Env []string
 	// Name of the MutatingWebhookConfiguration and of the webhook in it. Defaults to "sparkplace" and
 	// "pods.sparkplace.io".
 	Name, WebhookName string
@@ -136,7 +139,7 @@ func (w *Webhook) Start(ctx context.Context) error {
 	)
 	args = append(args, w.opts.Args...)
 	// Named after the configuration, so that several webhooks of one control plane keep separate logs.
-	p, err := w.cp.StartProcess(w.opts.Name+"-webhook", w.opts.Command[0], args, nil)
+	p, err := w.cp.StartProcess(w.opts.Name+"-webhook", w.opts.Command[0], args, w.opts.Env)
 	if err != nil {
 		return err
 	}
