@@ -112,6 +112,24 @@ func runningExecutor(app *sparksim.App, driver *corev1.Pod, id int, node string)
 	return p
 }
 
+// decoded returns obj as an informer gets it: decoded from the API server's protobuf, so that every string
+// is its own copy (the fixtures share their constant strings).
+func decoded[T any, P interface {
+	*T
+	Marshal() ([]byte, error)
+	Unmarshal([]byte) error
+}](obj P) P {
+	b, err := obj.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	out := P(new(T))
+	if err := out.Unmarshal(b); err != nil {
+		panic(err)
+	}
+	return out
+}
+
 // cacheMemory builds what the webhook caches for pods Spark executors and nodes nodes: the informer stores
 // (client-go indexers with controller-runtime's namespace index) holding the objects as the transform
 // leaves them, and the State index over the same objects. It returns the heap the caches hold, in bytes,
@@ -132,12 +150,12 @@ func cacheMemory(pods, nodes int, strip bool) uint64 {
 	nodeStore := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, indexers)
 	state := NewState(nil)
 	for i := range nodes {
-		o, _ := transformNode(eksNode(i))
+		o, _ := transformNode(decoded(eksNode(i)))
 		_ = nodeStore.Add(o)
 		state.SetNode(o.(*corev1.Node))
 	}
 	for i := range pods {
-		o, _ := transformPod(runningExecutor(app, driver, i+1, fmt.Sprintf("ip-10-0-%d-%d.ec2.internal", i/256%256, i%256)))
+		o, _ := transformPod(decoded(runningExecutor(app, driver, i+1, fmt.Sprintf("ip-10-0-%d-%d.ec2.internal", i/256%256, i%256))))
 		_ = podStore.Add(o)
 		state.SetPod(o.(*corev1.Pod))
 	}

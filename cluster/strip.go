@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"sync"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -83,15 +85,17 @@ func requestsOnly(cs []corev1.Container) []corev1.Container {
 
 // StripNode is the cache transform for nodes. It keeps labels, taints, unschedulable (cordon), allocatable
 // and the Ready condition's status (no heartbeat times, so a heartbeat is not a change); addresses, images,
-// node info, annotations and managed fields are dropped.
+// node info, annotations and managed fields are dropped. Label and taint strings are interned: the nodes of
+// a cluster share most of them (keys, zones, instance types, node groups), and each decoded node brings its
+// own copies.
 func StripNode(obj any) (any, error) {
 	node, ok := obj.(*corev1.Node)
 	if !ok {
 		return obj, nil
 	}
 	out := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: node.Labels},
-		Spec:       corev1.NodeSpec{Unschedulable: node.Spec.Unschedulable, Taints: node.Spec.Taints},
+		ObjectMeta: metav1.ObjectMeta{Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: nodeStrings.labels(node.Labels)},
+		Spec:       corev1.NodeSpec{Unschedulable: node.Spec.Unschedulable, Taints: nodeStrings.taints(node.Spec.Taints)},
 		Status:     corev1.NodeStatus{Allocatable: node.Status.Allocatable},
 	}
 	for _, c := range node.Status.Conditions {
@@ -123,4 +127,59 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
+}
+
+// nodeStrings interns the label and taint strings of nodes.
+var nodeStrings = newInterner(8192)
+
+// interner hands out one copy of each string it has seen. It holds at most max strings: when full it starts
+// over, so the strings unique to one node (its hostname) cannot grow it without bound; the strings nodes
+// share are back after a few nodes.
+type interner struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]string
+}
+
+func newInterner(maxStrings int) *interner {
+	return &interner{max: maxStrings, seen: make(map[string]string, maxStrings)}
+}
+
+func (in *interner) intern(s string) string {
+	if c, ok := in.seen[s]; ok {
+		return c
+	}
+	if len(in.seen) >= in.max {
+		clear(in.seen)
+	}
+	in.seen[s] = s
+	return s
+}
+
+// labels returns a copy of m with interned keys and values.
+func (in *interner) labels(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for k, v := range m {
+		out[in.intern(k)] = in.intern(v)
+	}
+	return out
+}
+
+// taints returns a copy of ts with interned keys and values.
+func (in *interner) taints(ts []corev1.Taint) []corev1.Taint {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]corev1.Taint, len(ts))
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i, t := range ts {
+		out[i] = corev1.Taint{Key: in.intern(t.Key), Value: in.intern(t.Value), Effect: corev1.TaintEffect(in.intern(string(t.Effect))), TimeAdded: t.TimeAdded}
+	}
+	return out
 }
