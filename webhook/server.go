@@ -44,9 +44,11 @@ type ServerOptions struct {
 	// MetricsBindAddress serves /metrics ("0" disables). HealthProbeBindAddress serves /healthz and /readyz.
 	MetricsBindAddress     string
 	HealthProbeBindAddress string
-	Engine                 Engine
-	Metrics                *Metrics
-	OnPolicyError          PolicyErrorMode
+	// PprofBindAddress serves Go's /debug/pprof profiles ("" or "0" disables).
+	PprofBindAddress string
+	Engine           Engine
+	Metrics          *Metrics
+	OnPolicyError    PolicyErrorMode
 	// WebhookConfigName is the MutatingWebhookConfiguration that sends Spark pods here: bounded strictness
 	// relaxes executors only in the namespaces it selects. Empty: every namespace.
 	WebhookConfigName string
@@ -60,6 +62,7 @@ func Run(ctx context.Context, o ServerOptions) error {
 	mgr, err := ctrl.NewManager(o.RestConfig, ctrl.Options{
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsBindAddress},
 		HealthProbeBindAddress: o.HealthProbeBindAddress,
+		PprofBindAddress:       o.PprofBindAddress,
 		WebhookServer: crwebhook.NewServer(crwebhook.Options{
 			Host:    o.Host,
 			Port:    o.Port,

@@ -26,6 +26,7 @@ type webhookFlags struct {
 	certFlags
 	metricsBindAddress     string
 	healthProbeBindAddress string
+	pprofBindAddress       string
 	policyFlags
 	onPolicyError string
 }
@@ -70,6 +71,7 @@ pods labelled spark-role=driver|executor is changed; every other request is allo
 	f.certFlags.register(cmd)
 	cmd.Flags().StringVar(&f.metricsBindAddress, "metrics-bind-address", ":8080", `address of /metrics ("0" disables)`)
 	cmd.Flags().StringVar(&f.healthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	cmd.Flags().StringVar(&f.pprofBindAddress, "pprof-bind-address", "0", `address of Go's /debug/pprof profiles, e.g. 127.0.0.1:6060 ("0" disables)`)
 	cmd.Flags().StringVar(&f.onPolicyError, "on-policy-error", string(webhook.PolicyErrorDeny), "answer to a policy error or guardrail violation: deny (the pod is rejected with the reason) or allow (admitted unchanged, with a warning)")
 	f.policyFlags.register(cmd)
 	return cmd
@@ -122,6 +124,7 @@ func runWebhook(ctx context.Context, f *webhookFlags) error {
 		Runnables:              []manager.Runnable{source, manager.RunnableFunc(func(ctx context.Context) error { engine.Watch(ctx); return nil })},
 		MetricsBindAddress:     f.metricsBindAddress,
 		HealthProbeBindAddress: f.healthProbeBindAddress,
+		PprofBindAddress:       f.pprofBindAddress,
 		Engine:                 engine,
 		Metrics:                m,
 		OnPolicyError:          mode,
