@@ -93,13 +93,20 @@ func sdkFor(url string, k apiKey) *emrcontainers.Client {
 	})
 }
 
+// awsEnv is the environment of an AWS client (the CLI, boto3) signing with key k and nothing else: no
+// config or credentials file of the user running the tests.
+func awsEnv(t *testing.T, k apiKey) []string {
+	t.Helper()
+	home := t.TempDir()
+	return append(os.Environ(), "AWS_ACCESS_KEY_ID="+k.id, "AWS_SECRET_ACCESS_KEY="+k.secret,
+		"AWS_CONFIG_FILE="+filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"))
+}
+
 // awsCLI runs the real `aws emr-containers` with key k; it returns the parsed output or the CLI's stderr.
 func awsCLI(t *testing.T, url string, k apiKey, args ...string) (map[string]any, error) {
 	t.Helper()
-	home := t.TempDir()
 	cmd := exec.Command("aws", append([]string{"emr-containers", "--endpoint-url", url, "--region", "us-east-1", "--output", "json"}, args...)...)
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+k.id, "AWS_SECRET_ACCESS_KEY="+k.secret,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"))
+	cmd.Env = awsEnv(t, k)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

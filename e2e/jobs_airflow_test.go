@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -34,10 +33,8 @@ func TestJobRunsFromAirflow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	home := t.TempDir()
 	cmd := exec.CommandContext(ctx, "python3", filepath.Join("testdata", "airflow_emr_containers.py"), url, vc.ID, "0.2")
-	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID="+key.id, "AWS_SECRET_ACCESS_KEY="+key.secret,
-		"AWS_CONFIG_FILE="+filepath.Join(home, "config"), "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(home, "credentials"))
+	cmd.Env = awsEnv(t, key)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()

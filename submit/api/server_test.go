@@ -50,19 +50,25 @@ func newAPI(t *testing.T) (*emrcontainers.Client, client.Client) {
 	return sdk, c
 }
 
-func TestSDKDrivesJobRuns(t *testing.T) {
-	sdk, c := newAPI(t)
-	ctx := context.Background()
-	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
-		Name: aws.String("analytics"),
-		ContainerProvider: &types.ContainerProvider{
-			Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks,
-			Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}},
-		},
+// createAnalytics creates the virtual cluster "analytics" on the namespace of that name, with provider
+// prod-eks.
+func createAnalytics(t *testing.T, sdk *emrcontainers.Client, tags map[string]string) *emrcontainers.CreateVirtualClusterOutput {
+	t.Helper()
+	vc, err := sdk.CreateVirtualCluster(context.Background(), &emrcontainers.CreateVirtualClusterInput{
+		Name: aws.String("analytics"), Tags: tags,
+		ContainerProvider: &types.ContainerProvider{Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks,
+			Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}}},
 	})
 	if err != nil {
 		t.Fatalf("CreateVirtualCluster: %v", err)
 	}
+	return vc
+}
+
+func TestSDKDrivesJobRuns(t *testing.T) {
+	sdk, c := newAPI(t)
+	ctx := context.Background()
+	vc := createAnalytics(t, sdk, nil)
 	start := &emrcontainers.StartJobRunInput{
 		VirtualClusterId: vc.Id,
 		Name:             aws.String("pi"),
@@ -131,13 +137,7 @@ func TestSDKDrivesJobRuns(t *testing.T) {
 func TestSDKSeesEMRErrors(t *testing.T) {
 	sdk, _ := newAPI(t)
 	ctx := context.Background()
-	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
-		Name:              aws.String("analytics"),
-		ContainerProvider: &types.ContainerProvider{Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks, Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vc := createAnalytics(t, sdk, nil)
 	valid := func() *emrcontainers.StartJobRunInput {
 		return &emrcontainers.StartJobRunInput{
 			VirtualClusterId: vc.Id, Name: aws.String("etl"), ClientToken: aws.String("t"),
@@ -272,13 +272,7 @@ func TestInvalidJSONBody(t *testing.T) {
 func TestSDKJobTemplates(t *testing.T) {
 	sdk, c := newAPI(t)
 	ctx := context.Background()
-	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
-		Name:              aws.String("analytics"),
-		ContainerProvider: &types.ContainerProvider{Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks, Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vc := createAnalytics(t, sdk, nil)
 	tmpl, err := sdk.CreateJobTemplate(ctx, &emrcontainers.CreateJobTemplateInput{
 		Name: aws.String("pi"), ClientToken: aws.String("pi-template"),
 		JobTemplateData: &types.JobTemplateData{
@@ -340,14 +334,7 @@ func errorCode(err error) string {
 func TestSDKTags(t *testing.T) {
 	sdk, _ := newAPI(t)
 	ctx := context.Background()
-	vc, err := sdk.CreateVirtualCluster(ctx, &emrcontainers.CreateVirtualClusterInput{
-		Name:              aws.String("analytics"),
-		ContainerProvider: &types.ContainerProvider{Id: aws.String("prod-eks"), Type: types.ContainerProviderTypeEks, Info: &types.ContainerInfoMemberEksInfo{Value: types.EksInfo{Namespace: aws.String("analytics")}}},
-		Tags:              map[string]string{"team": "sales"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	vc := createAnalytics(t, sdk, map[string]string{"team": "sales"})
 	run, err := sdk.StartJobRun(ctx, &emrcontainers.StartJobRunInput{
 		VirtualClusterId: vc.Id, Name: aws.String("pi"), ClientToken: aws.String("tags"), Tags: map[string]string{"cost-center": "42"},
 		ExecutionRoleArn: aws.String("arn:aws:iam::152324983118:role/emr-job-role"), ReleaseLabel: aws.String("emr-7.6.0-latest"),
