@@ -37,6 +37,15 @@ type apiKey struct{ id, secret, user string }
 // startAPI runs `sparkplace api` as the manifests run it: its own ServiceAccount's token, keys from Secrets.
 func startAPI(ctx context.Context, t *testing.T, keys ...apiKey) string {
 	t.Helper()
+	return startAPIWith(ctx, t, apiRun{}, keys...)
+}
+
+// apiRun is what a test adds to the API's command line and environment.
+type apiRun struct{ args, env []string }
+
+// startAPIWith is startAPI with more flags and environment.
+func startAPIWith(ctx context.Context, t *testing.T, run apiRun, keys ...apiKey) string {
+	t.Helper()
 	for _, k := range keys {
 		sec := &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Name: "api-key-" + strings.ToLower(k.id), Namespace: jobsNamespace, Labels: map[string]string{api.LabelCredentials: "true"}},
@@ -55,11 +64,11 @@ func startAPI(ctx context.Context, t *testing.T, keys ...apiKey) string {
 	if bin == "" {
 		bin = filepath.Join(cp.Dir, "sparkplace")
 	}
-	p, err := cp.StartProcess("sparkplace-api", bin, []string{"api",
+	p, err := cp.StartProcess("sparkplace-api", bin, append([]string{"api",
 		"--kubeconfig=" + serviceAccountKubeconfig(ctx, t, jobsNamespace, "sparkplace-api"),
 		"--listen=" + addr, "--credentials-namespace=" + jobsNamespace, "--protected-namespace=" + jobsNamespace,
 		"--region=us-east-1", "--account-id=152324983118",
-	}, nil)
+	}, run.args...), run.env)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,6 +76,11 @@ type App struct {
 	// Sidecars are the other containers of a pod template (spark.kubernetes.{driver,executor}.podTemplateFile):
 	// Spark appends its own container after them, last.
 	Sidecars []corev1.Container
+	// ExecutorTemplate is the executor pod template the driver read (see UseExecutorTemplate); the executors
+	// are built on it, and ExecutorTemplateContainer (spark.kubernetes.executor.podTemplateContainerName)
+	// names Spark's container in it. Sidecars do not apply to executors then.
+	ExecutorTemplate          *corev1.Pod
+	ExecutorTemplateContainer string
 }
 
 // NewApp returns a SparkPi-like application with Spark 3.5's defaults, a fresh application id and resource
@@ -298,6 +303,10 @@ func (a *App) ExecutorPod(driver *corev1.Pod, id int) *corev1.Pod {
 				confVolume("spark-conf-volume-exec", "spark-exec-"+a.ConfigMapSuffix+"-conf-map"),
 			},
 		},
+	}
+	if a.ExecutorTemplate != nil {
+		pod.Spec.Containers = pod.Spec.Containers[len(pod.Spec.Containers)-1:]
+		return a.onTemplate(pod)
 	}
 	return pod
 }
