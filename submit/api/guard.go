@@ -26,6 +26,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, pattern := h.mux.Handler(r)
 	op := operations[pattern]
 	if op == "" {
+		op = notSupported[pattern]
+	}
+	if op == "" {
 		op = "Unknown"
 	}
 	// Every answer carries a request id, as the service's do (the SDKs report it with errors).

@@ -12,10 +12,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
@@ -83,7 +86,9 @@ func TestEveryModelOperationIsServed(t *testing.T) {
 		"existing": {vc.ID, sub.Response.ID, tpl.ID, sub.Response.ARN},
 		"unknown":  {unknown + "000000", unknown, unknown, "arn:aws:emr-containers:us-east-1:152324983118:/virtualclusters/" + unknown},
 	}
-	h := NewHandler(testOptions(s, "us-east-1"))
+	opts := testOptions(s, "us-east-1")
+	opts.Metrics = NewMetrics(prometheus.NewRegistry())
+	h := NewHandler(opts)
 	ops := model["operations"].(map[string]any)
 	if len(ops) < 20 {
 		t.Fatalf("the model has %d operations; is it emr-containers'?", len(ops))
@@ -105,6 +110,9 @@ func TestEveryModelOperationIsServed(t *testing.T) {
 				h.ServeHTTP(rec, signed(t, httpDef["method"].(string), path, body, "secret", "us-east-1", time.Now()))
 				if rec.Header().Get("x-amzn-RequestId") == "" {
 					t.Error("no x-amzn-RequestId")
+				}
+				if n := testutil.ToFloat64(opts.Metrics.requests.WithLabelValues(name, strconv.Itoa(rec.Code))); n == 0 {
+					t.Errorf("sparkplace_api_requests_total{operation=%q,code=\"%d\"} not counted", name, rec.Code)
 				}
 				if rec.Code == http.StatusOK {
 					return

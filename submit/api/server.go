@@ -110,7 +110,7 @@ func NewHandler(opts Options) http.Handler {
 	mux.HandleFunc("POST /tags/{arn...}", h.tagResource)
 	mux.HandleFunc("DELETE /tags/{arn...}", h.untagResource)
 	mux.HandleFunc("GET /tags/{arn...}", h.listTagsForResource)
-	for _, route := range notSupported {
+	for route := range notSupported {
 		mux.HandleFunc(route, h.unsupported)
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

@@ -94,11 +94,16 @@ func (h *handler) listTagsForResource(w http.ResponseWriter, r *http.Request) {
 // notSupported are the operations of the model sparkplace does not serve: managed endpoints (EMR Studio's
 // interactive endpoints) and security configurations. They answer a ValidationException, which every one
 // of them declares, saying so.
-var notSupported = []string{
-	"POST /virtualclusters/{vc}/endpoints", "GET /virtualclusters/{vc}/endpoints",
-	"GET /virtualclusters/{vc}/endpoints/{id}", "DELETE /virtualclusters/{vc}/endpoints/{id}",
-	"POST /virtualclusters/{vc}/endpoints/{id}/credentials",
-	"POST /securityconfigurations", "GET /securityconfigurations", "GET /securityconfigurations/{id}",
+// The map names them as the model does, for the requests metric.
+var notSupported = map[string]string{
+	"POST /virtualclusters/{vc}/endpoints":                  "CreateManagedEndpoint",
+	"GET /virtualclusters/{vc}/endpoints":                   "ListManagedEndpoints",
+	"GET /virtualclusters/{vc}/endpoints/{id}":              "DescribeManagedEndpoint",
+	"DELETE /virtualclusters/{vc}/endpoints/{id}":           "DeleteManagedEndpoint",
+	"POST /virtualclusters/{vc}/endpoints/{id}/credentials": "GetManagedEndpointSessionCredentials",
+	"POST /securityconfigurations":                          "CreateSecurityConfiguration",
+	"GET /securityconfigurations":                           "ListSecurityConfigurations",
+	"GET /securityconfigurations/{id}":                      "DescribeSecurityConfiguration",
 }
 
 func (h *handler) unsupported(w http.ResponseWriter, r *http.Request) {
