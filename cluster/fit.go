@@ -63,14 +63,16 @@ func (s *State) scan(pod *corev1.Pod) bool {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	var node corev1.Node // what the scheduler's matching reads of a node: its name and labels
 	for _, n := range s.nodes {
-		if n.Spec.Unschedulable || !nodeReady(n) {
+		if n.Unschedulable || !n.Ready {
 			continue
 		}
-		if _, bad := schedcorev1.FindMatchingUntoleratedTaint(klog.Background(), n.Spec.Taints, pod.Spec.Tolerations, untolerated, false); bad {
+		if _, bad := schedcorev1.FindMatchingUntoleratedTaint(klog.Background(), n.Taints, pod.Spec.Tolerations, untolerated, false); bad {
 			continue
 		}
-		if ok, err := required.Match(n); err != nil || !ok {
+		node.Name, node.Labels = n.Name, n.Labels
+		if ok, err := required.Match(&node); err != nil || !ok {
 			continue
 		}
 		if slices.ContainsFunc(topologyKeys, func(k string) bool { return n.Labels[k] == "" }) {

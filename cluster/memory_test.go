@@ -152,7 +152,11 @@ func cacheMemory(pods, nodes int, strip bool) uint64 {
 	for i := range nodes {
 		o, _ := transformNode(decoded(eksNode(i)))
 		_ = nodeStore.Add(o)
-		state.SetNode(o.(*corev1.Node))
+		if n, ok := o.(*Node); ok {
+			state.SetStrippedNode(n)
+		} else {
+			state.SetNode(o.(*corev1.Node))
+		}
 	}
 	for i := range pods {
 		o, _ := transformPod(decoded(runningExecutor(app, driver, i+1, fmt.Sprintf("ip-10-0-%d-%d.ec2.internal", i/256%256, i%256))))

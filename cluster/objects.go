@@ -23,8 +23,7 @@ func FromObjects(pods []*corev1.Pod, nodes []*corev1.Node, namespaces []*corev1.
 		s.SetPod(stripped.(*corev1.Pod))
 	}
 	for _, n := range nodes {
-		stripped, _ := StripNode(n)
-		s.SetNode(stripped.(*corev1.Node))
+		s.SetNode(n)
 	}
 	for _, ns := range namespaces {
 		s.SetNamespace(ns.Name, ns.Labels)

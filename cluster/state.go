@@ -40,7 +40,7 @@ type State struct {
 	mu         sync.RWMutex
 	pods       map[types.NamespacedName]*corev1.Pod
 	apps       map[appKey]map[string]*corev1.Pod
-	nodes      map[string]*corev1.Node
+	nodes      map[string]*Node
 	namespaces map[string]map[string]string
 	relaxed    map[appKey]*relaxation
 	// nodeGen changes whenever a node changes in a way that matters to scheduling (labels, taints, cordon,
@@ -64,7 +64,7 @@ func NewState(owners PodGetter) *State {
 	memo, _ := lru.New[types.UID, Driver](4096) // size > 0: cannot fail
 	return &State{
 		pods: map[types.NamespacedName]*corev1.Pod{}, apps: map[appKey]map[string]*corev1.Pod{},
-		nodes: map[string]*corev1.Node{}, namespaces: map[string]map[string]string{},
+		nodes: map[string]*Node{}, namespaces: map[string]map[string]string{},
 		relaxed: map[appKey]*relaxation{}, fits: map[string]bool{},
 		owners: owners, ownerNodes: memo, now: time.Now,
 		capacity: zonecapacity.New(zonecapacity.Options{}),
@@ -119,9 +119,14 @@ func (s *State) unindexApp(pod *corev1.Pod) {
 	}
 }
 
-// SetNode adds or replaces a node (already stripped).
-func (s *State) SetNode(node *corev1.Node) {
-	s.capacity.UpsertNode(node)
+// SetNode adds or replaces a node.
+func (s *State) SetNode(node *corev1.Node) { s.SetStrippedNode(NodeOf(node)) }
+
+// SetStrippedNode adds or replaces a node as the caches keep it.
+func (s *State) SetStrippedNode(node *Node) {
+	s.capacity.UpsertNodeInfo(zonecapacity.NodeInfo{
+		Name: node.Name, Labels: node.Labels, Taints: node.Taints, Schedulable: node.Schedulable(), Allocatable: node.Allocatable,
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.nodes[node.Name]; !ok || schedulingChanged(old, node) {
@@ -141,10 +146,9 @@ func (s *State) DeleteNode(name string) {
 	}
 }
 
-func schedulingChanged(old, cur *corev1.Node) bool {
-	return !maps.Equal(old.Labels, cur.Labels) || old.Spec.Unschedulable != cur.Spec.Unschedulable ||
-		nodeReady(old) != nodeReady(cur) ||
-		!slices.EqualFunc(old.Spec.Taints, cur.Spec.Taints, func(a, b corev1.Taint) bool {
+func schedulingChanged(old, cur *Node) bool {
+	return !maps.Equal(old.Labels, cur.Labels) || old.Unschedulable != cur.Unschedulable || old.Ready != cur.Ready ||
+		!slices.EqualFunc(old.Taints, cur.Taints, func(a, b corev1.Taint) bool {
 			return a.Key == b.Key && a.Value == b.Value && a.Effect == b.Effect
 		})
 }
@@ -183,7 +187,7 @@ func (s *State) PodHandler() toolscache.ResourceEventHandler {
 }
 
 func (s *State) NodeHandler() toolscache.ResourceEventHandler {
-	return handler(s.SetNode, func(n *corev1.Node) { s.DeleteNode(n.Name) })
+	return handler(s.SetStrippedNode, func(n *Node) { s.DeleteNode(n.Name) })
 }
 
 // NamespaceHandler takes metadata-only namespaces (*metav1.PartialObjectMetadata) or full ones.

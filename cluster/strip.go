@@ -83,27 +83,16 @@ func requestsOnly(cs []corev1.Container) []corev1.Container {
 	return out
 }
 
-// StripNode is the cache transform for nodes. It keeps labels, taints, unschedulable (cordon), allocatable
-// and the Ready condition's status (no heartbeat times, so a heartbeat is not a change); addresses, images,
-// node info, annotations and managed fields are dropped. Label and taint strings are interned: the nodes of
-// a cluster share most of them (keys, zones, instance types, node groups), and each decoded node brings its
-// own copies.
+// StripNode is the cache transform for nodes: it returns the *Node the caches keep (NodeOf): labels,
+// taints, unschedulable (cordon), readiness (not heartbeat times, so a heartbeat is not a change) and
+// allocatable CPU and memory; addresses, images, node info, annotations and managed fields are dropped.
+// A *Node is returned as it is.
 func StripNode(obj any) (any, error) {
 	node, ok := obj.(*corev1.Node)
 	if !ok {
 		return obj, nil
 	}
-	out := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: nodeStrings.labels(node.Labels)},
-		Spec:       corev1.NodeSpec{Unschedulable: node.Spec.Unschedulable, Taints: nodeStrings.taints(node.Spec.Taints)},
-		Status:     corev1.NodeStatus{Allocatable: node.Status.Allocatable},
-	}
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
-		}
-	}
-	return out, nil
+	return NodeOf(node), nil
 }
 
 // StripNamespace keeps a namespace's name and labels (a namespace label may pick the profile).
@@ -117,16 +106,6 @@ func StripNamespace(obj any) (any, error) {
 		return out, nil
 	}
 	return obj, nil
-}
-
-// nodeReady reports whether the node's Ready condition is True.
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // nodeStrings interns the label and taint strings of nodes.

@@ -95,15 +95,28 @@ func New(o Options) *Index {
 
 // UpsertNode records a node added or changed.
 func (x *Index) UpsertNode(n *corev1.Node) {
+	x.UpsertNodeInfo(NodeInfo{
+		Name: n.Name, Labels: n.Labels, Taints: n.Spec.Taints,
+		Schedulable: !n.Spec.Unschedulable && nodeReady(n) && n.DeletionTimestamp == nil,
+		Allocatable: ResourcesOf(n.Status.Allocatable),
+	})
+}
+
+// NodeInfo is what the index reads of a node. Labels and Taints are kept, not copied.
+type NodeInfo struct {
+	Name   string
+	Labels map[string]string
+	Taints []corev1.Taint
+	// Schedulable: Ready, not cordoned, not being deleted.
+	Schedulable bool
+	Allocatable Resources
+}
+
+// UpsertNodeInfo is UpsertNode for a node already reduced to what the index reads.
+func (x *Index) UpsertNodeInfo(n NodeInfo) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	nn := &node{
-		name:        n.Name,
-		labels:      n.Labels,
-		taints:      n.Spec.Taints,
-		schedulable: !n.Spec.Unschedulable && nodeReady(n) && n.DeletionTimestamp == nil,
-		allocatable: fromList(n.Status.Allocatable),
-	}
+	nn := &node{name: n.Name, labels: n.Labels, taints: n.Taints, schedulable: n.Schedulable, allocatable: n.Allocatable}
 	if old := x.nodes[n.Name]; old != nil {
 		nn.pods = old.pods
 		x.removeNode(old)

@@ -47,8 +47,8 @@ func (r Resources) count(per Resources) int64 {
 	return max(n, 0)
 }
 
-// fromList reads cpu and memory of a ResourceList.
-func fromList(l corev1.ResourceList) Resources {
+// ResourcesOf reads cpu and memory of a ResourceList.
+func ResourcesOf(l corev1.ResourceList) Resources {
 	var r Resources
 	if q, ok := l[corev1.ResourceCPU]; ok {
 		r.MilliCPU = q.MilliValue()
@@ -65,10 +65,10 @@ func fromList(l corev1.ResourceList) Resources {
 func PodRequests(spec *corev1.PodSpec) Resources {
 	var sum, sidecars, initMax Resources
 	for _, c := range spec.Containers {
-		sum = sum.plus(fromList(c.Resources.Requests))
+		sum = sum.plus(ResourcesOf(c.Resources.Requests))
 	}
 	for _, c := range spec.InitContainers {
-		r := fromList(c.Resources.Requests)
+		r := ResourcesOf(c.Resources.Requests)
 		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
 			sidecars = sidecars.plus(r)
 			continue
@@ -78,5 +78,5 @@ func PodRequests(spec *corev1.PodSpec) Resources {
 	}
 	sum = sum.plus(sidecars)
 	sum = Resources{MilliCPU: max(sum.MilliCPU, initMax.MilliCPU), Memory: max(sum.Memory, initMax.Memory)}
-	return sum.plus(fromList(spec.Overhead))
+	return sum.plus(ResourcesOf(spec.Overhead))
 }
