@@ -189,16 +189,18 @@ type InputKey = decisionKey
 
 // DecideKeyed is Decide, also returning the input's key.
 func (v *Version) DecideKeyed(ctx context.Context, in *Input) (*placement.Decision, InputKey, error) {
-	// The input's JSON is both the cache key and, on a miss, Rego's input. goccy/go-json writes what
-	// encoding/json writes (map keys sorted) in about a third of the time, and this runs on every admission.
-	raw, err := gojson.Marshal(in)
+	// The input's JSON is both the cache key and, on a miss, Rego's input.
+	buf, err := encodeInput(in)
 	if err != nil {
 		return nil, InputKey{}, fmt.Errorf("encoding policy input: %w", err)
 	}
+	raw := buf.Bytes()
 	key := v.keys.keyOf(in.Role, raw)
 	if d, ok := v.cache.get(key); ok {
+		inputBuffers.Put(buf)
 		return copyDecision(d), key, nil
 	}
+	// The evaluation may keep parts of raw: its buffer is not reused.
 	d, err := v.eval(ctx, raw, v.timeout)
 	if err != nil {
 		return nil, key, err

@@ -9,18 +9,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/sparkplace/sparkplace/policies"
@@ -99,18 +103,19 @@ func BenchmarkAdmission(b *testing.B) {
 		{"driver-capacity", capacityPlacer(b), func(int) *corev1.Pod { return sparkDriver(b, newApp()) }},
 	}
 	for _, bc := range cases {
-		var wh http.Handler = noop
+		hook := noop
 		if bc.placer != nil {
-			wh = &admission.Webhook{Handler: &Handler{Placer: bc.placer, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}}
+			hook = &admission.Webhook{Handler: &Handler{Placer: bc.placer, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}}
 		}
+		wh := liveStack(hook)
 		b.Run(bc.name, func(b *testing.B) {
 			// The application's first pod (i = -1), before the measured ones, and a check that it is admitted.
-			if resp := serve(b, wh, reviewBody(b, podRequest(b, bc.pods(-1)))); !resp.Allowed {
+			if resp := serve(b, wh, apiServerReview(b, bc.pods(-1))); !resp.Allowed {
 				b.Fatalf("not allowed: %+v", resp.Result)
 			}
 			bodies := make([][]byte, b.N)
 			for i := range bodies {
-				bodies[i] = reviewBody(b, podRequest(b, bc.pods(i)))
+				bodies[i] = apiServerReview(b, bc.pods(i))
 			}
 			misses := cacheMisses(bc.placer)
 			runtime.GC() // the setup's garbage is not the admissions' CPU time
@@ -230,6 +235,124 @@ func sparkDriver(t testing.TB, app int) *corev1.Pod {
 	pod.Labels[LabelAppID] = fmt.Sprintf("spark-%032x", app)
 	pod.Name = fmt.Sprintf("app-%d-driver", app)
 	return pod
+}
+
+// liveStack serves hook as `sparkplace webhook` does (see Run), the no-op handler alike: registered on
+// controller-runtime's webhook server, which wraps it in its request metrics, with the request's logger
+// put into its context. Only the network and TLS are left out (make bench-cluster measures those).
+func liveStack(hook *admission.Webhook) http.Handler {
+	log := ctrl.Log.WithName("webhook")
+	hook.WithContextFunc = func(ctx context.Context, _ *http.Request) context.Context { return ctrl.LoggerInto(ctx, log) }
+	server := crwebhook.NewServer(crwebhook.Options{})
+	server.Register(Path, hook)
+	return server.WebhookMux()
+}
+
+// apiServerReview is the AdmissionReview the API server posts for a create of pod by Spark's driver
+// (the fabric8 client, under the driver's service account): the request's user with its token's extra
+// attributes, options, request kind and resource, and the pod's managedFields, which the API server's
+// field manager writes before mutating admission. Every webhook receives and decodes all of it, the no-op
+// handler too.
+func apiServerReview(t testing.TB, pod *corev1.Pod) []byte {
+	t.Helper()
+	pod = pod.DeepCopy()
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	// The fields Spark's client set: not those the API server defaulted or its admission plugins added.
+	delete(doc, "status")
+	delete(doc, "apiVersion")
+	delete(doc, "kind")
+	if spec, ok := doc["spec"].(map[string]any); ok {
+		for _, f := range []string{"dnsPolicy", "enableServiceLinks", "preemptionPolicy", "priority", "schedulerName", "securityContext", "serviceAccount", "terminationGracePeriodSeconds", "tolerations"} {
+			delete(spec, f)
+		}
+		volumes, _ := spec["volumes"].([]any)
+		spec["volumes"] = slices.DeleteFunc(volumes, func(v any) bool {
+			return strings.HasPrefix(v.(map[string]any)["name"].(string), "kube-api-access-")
+		})
+		containers, _ := spec["containers"].([]any)
+		for _, c := range containers {
+			c := c.(map[string]any)
+			delete(c, "terminationMessagePath")
+			delete(c, "terminationMessagePolicy")
+			mounts, _ := c["volumeMounts"].([]any)
+			c["volumeMounts"] = slices.DeleteFunc(mounts, func(m any) bool {
+				return strings.HasPrefix(m.(map[string]any)["name"].(string), "kube-api-access-")
+			})
+		}
+	}
+	fields, err := json.Marshal(managedFieldSet(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := metav1.NewTime(time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC))
+	pod.ManagedFields = []metav1.ManagedFieldsEntry{{
+		Manager: "fabric8-kubernetes-client", Operation: metav1.ManagedFieldsOperationUpdate, APIVersion: "v1",
+		Time: &created, FieldsType: "FieldsV1", FieldsV1: &metav1.FieldsV1{Raw: fields},
+	}}
+	req := podRequest(t, pod)
+	req.Name = pod.Name
+	req.RequestKind = &req.Kind
+	req.RequestResource = &req.Resource
+	req.DryRun = ptr(false)
+	req.Options.Raw = []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`)
+	sa := "spark"
+	req.UserInfo = authenticationv1.UserInfo{
+		Username: "system:serviceaccount:" + pod.Namespace + ":" + sa,
+		UID:      "0b8e3f4c-9d2a-4e6b-8f1c-2a3b4c5d6e7f",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + pod.Namespace, "system:authenticated"},
+		Extra: map[string]authenticationv1.ExtraValue{
+			"authentication.kubernetes.io/credential-id": {"JTI=7f3c2b1a-0e9d-4c8b-a7f6-e5d4c3b2a190"},
+			"authentication.kubernetes.io/node-name":     {"ip-10-0-12-34.ec2.internal"},
+			"authentication.kubernetes.io/node-uid":      {"1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"},
+			"authentication.kubernetes.io/pod-name":      {"pi-5c0f4a93b1d2e7f8-driver"},
+			"authentication.kubernetes.io/pod-uid":       {"6d1f0c2a-3b4e-4f5a-8b6c-7d8e9f0a1b2c"},
+		},
+	}
+	return reviewBody(t, req)
+}
+
+// managedFieldSet is the fieldsV1 set of a JSON object as the field manager writes it: "f:<field>" per
+// member, list elements keyed "k:{...}" by their mount path, port, uid or name, others "v:<value>".
+func managedFieldSet(v any) map[string]any {
+	out := map[string]any{}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, c := range x {
+			out["f:"+k] = managedFieldSet(c)
+		}
+	case []any:
+		for _, e := range x {
+			m, ok := e.(map[string]any)
+			if !ok {
+				b, _ := json.Marshal(e)
+				out["v:"+string(b)] = map[string]any{}
+				continue
+			}
+			var key string
+			for _, k := range []string{"mountPath", "containerPort", "uid", "name"} {
+				if val, ok := m[k]; ok {
+					b, _ := json.Marshal(map[string]any{k: val})
+					key = "k:" + string(b)
+					break
+				}
+			}
+			if key == "" {
+				b, _ := json.Marshal(m)
+				key = "v:" + string(b)
+			}
+			set := managedFieldSet(m)
+			set["."] = map[string]any{}
+			out[key] = set
+		}
+	}
+	return out
 }
 
 // processCPU is the CPU time the process has used so far, in nanoseconds.

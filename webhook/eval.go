@@ -188,7 +188,7 @@ func Evaluate(ctx context.Context, p *Placer, pod *corev1.Pod, format OutputForm
 	case OutputPatch:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return out, enc.Encode(patchFor(pod, out.Changed, before, nil))
+		return out, enc.Encode(patchFor(pod, out.Changed, before))
 	case OutputExplain:
 		return out, explain(w, pod, out)
 	}

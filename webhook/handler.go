@@ -61,7 +61,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	if len(req.Object.Raw) == 0 {
 		return admission.Errored(http.StatusBadRequest, errors.New("admission request carries no pod object")), ResultError
 	}
-	pod, kept, err := decodeAdmittedPod(req.Object.Raw)
+	pod, err := decodeAdmittedPod(req.Object.Raw)
 	if err != nil {
 		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding the pod: %w", err)), ResultError
 	}
@@ -107,7 +107,7 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	if len(out.Changed) == 0 {
 		return admission.Allowed("placement already applied"), ResultUnchanged
 	}
-	patch, err := marshalPatch(patchFor(pod, out.Changed, before, kept))
+	patch, err := marshalPatch(patchFor(pod, out.Changed, before))
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the patch: %w", err)), ResultError
 	}

@@ -87,7 +87,7 @@ func TestHandle(t *testing.T) {
 		"nvme executor gets hostPath volumes and the chown init container": {
 			request:     executor("nvme"),
 			wantAllowed: true,
-			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/volumes", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
+			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/volumes/0", "/spec/volumes/-", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleExecutor,
 		},
 		"fargate driver gets the profile label and Fargate selector only": {

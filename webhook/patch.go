@@ -1,10 +1,12 @@
 package webhook
 
 import (
+	"slices"
 	"strconv"
 
 	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 
 	"github.com/sparkplace/sparkplace/placement"
 )
@@ -21,9 +23,11 @@ type patchOp struct {
 // Lists of objects that placement only ever extends (tolerations, affinity terms and their requirements,
 // init containers, topology spreads) get one "add" per new element, so the objects already there are not
 // written back: fields this webhook's k8s.io/api does not know (a newer API server's) survive the patch.
-// kept holds the JSON of volumes the pod carries by name only (see decodeAdmittedPod); nil for a fully
-// decoded pod. The patch costs what the changes cost, not a diff of the whole pod.
-func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape, kept keptVolumes) []patchOp {
+// Volumes, which placement changes in place (Spark's local dirs) or extends, get one "replace" per changed
+// volume and one "add" per new one: the others (the service-account token's, config maps) are not written
+// back, and the API server does not re-validate a whole list. The patch costs what the changes cost, not a
+// diff of the whole pod.
+func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape) []patchOp {
 	p := &patcher{ops: make([]patchOp, 0, len(changed)+2)}
 	for _, f := range changed {
 		switch f {
@@ -38,7 +42,7 @@ func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape, kept 
 		case placement.FieldAffinity:
 			p.affinity(pod.Spec.Affinity, before.affinity)
 		case placement.FieldVolumes:
-			p.add("/spec/volumes", volumesForPatch(pod.Spec.Volumes, kept))
+			p.volumes(pod.Spec.Volumes, before.volumes)
 		case placement.FieldInitContainers:
 			// Placement puts its init containers first, before the pod's own.
 			if before.initContainers < 0 {
@@ -70,6 +74,23 @@ type patcher struct{ ops []patchOp }
 
 func (p *patcher) add(path string, value any) {
 	p.ops = append(p.ops, patchOp{Op: "add", Path: path, Value: value})
+}
+
+// volumes replaces the volumes placement changed and adds those it added (before: the volumes as admitted,
+// nil when the pod had none).
+func (p *patcher) volumes(after, before []corev1.Volume) {
+	if before == nil {
+		p.add("/spec/volumes", after)
+		return
+	}
+	for i := range after {
+		switch {
+		case i >= len(before):
+			p.add("/spec/volumes/-", after[i])
+		case !apiequality.Semantic.DeepEqual(after[i], before[i]):
+			p.ops = append(p.ops, patchOp{Op: "replace", Path: "/spec/volumes/" + strconv.Itoa(i), Value: after[i]})
+		}
+	}
 }
 
 // appendOps adds the elements of after past the first before (-1: the list was absent: add it whole).
@@ -133,6 +154,9 @@ func (p *patcher) affinity(a *corev1.Affinity, before *affinityShape) {
 // an absent list), so that patchFor adds to them instead of writing them whole.
 type podShape struct {
 	tolerations, initContainers, spreads int
+	// volumes is a copy of the pod's volume list (placement replaces a volume's source, never changes it
+	// inside), nil when it had none.
+	volumes []corev1.Volume
 	// securityContext: the pod had one (placement only ever sets its fsGroup).
 	securityContext bool
 	affinity        *affinityShape // nil: no affinity
@@ -152,6 +176,7 @@ func shapeOf(pod *corev1.Pod) podShape {
 		initContainers:  listLen(pod.Spec.InitContainers),
 		spreads:         listLen(pod.Spec.TopologySpreadConstraints),
 		securityContext: pod.Spec.SecurityContext != nil,
+		volumes:         slices.Clone(pod.Spec.Volumes),
 	}
 	a := pod.Spec.Affinity
 	if a == nil {
@@ -181,22 +206,6 @@ func listLen[T any](l []T) int {
 		return -1
 	}
 	return len(l)
-}
-
-// volumesForPatch is the pod's volume list with each kept volume written back as it came.
-func volumesForPatch(volumes []corev1.Volume, kept keptVolumes) any {
-	if len(kept) == 0 {
-		return volumes
-	}
-	out := make([]any, len(volumes))
-	for i, v := range volumes {
-		if raw, ok := kept[v.Name]; ok {
-			out[i] = raw
-		} else {
-			out[i] = v
-		}
-	}
-	return out
 }
 
 // marshalPatch encodes the operations with goccy/go-json, which writes what encoding/json writes in a third
