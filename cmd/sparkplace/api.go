@@ -49,6 +49,10 @@ Job runs and templates record the caller as createdBy: the Secret's optional arn
 arn:aws:iam::<--account-id>:user/<username>.
 Browser requests (an Origin header, a Host not in --allowed-host, a body that is not JSON) are refused.
 
+Pod templates (spark.kubernetes.{driver,executor}.podTemplateFile) are fetched at StartJobRun: s3:// with the
+API's own AWS credentials (the SDK's default chain: IRSA in a cluster), configmap://name/key from the run's
+namespace with the caller's access, local paths only from --pod-template-dir (refused without it).
+
 It listens on loopback by default; any other address needs --tls-cert-file and --tls-key-file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

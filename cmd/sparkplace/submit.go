@@ -100,7 +100,12 @@ and creates a JobRun (sparkplace.io) with your own Kubernetes credentials. The c
 spark-submit --deploy-mode cluster creates: the driver pod, its spark.properties ConfigMap and headless
 Service. Prints {id, name, arn, virtualClusterId} as JSON.
 
-With --dry-run nothing is contacted: the JobRun and the driver's objects are printed as YAML for --namespace.
+Pod templates (spark.kubernetes.{driver,executor}.podTemplateFile) are fetched now: s3:// with your AWS
+credentials (the SDK's default chain), configmap://name/key from the run's namespace with your Kubernetes
+access, local paths from --pod-template-dir (default: the current directory).
+
+With --dry-run no cluster is contacted (S3 and local pod templates are still read): the JobRun and the
+driver's objects are printed as YAML for --namespace.
 
 Exit codes: 0 submitted (or the clientToken's earlier job run returned), 2 invalid request, refused by the
 virtual cluster's policy, or unknown virtual cluster (nothing is created), 1 anything else.`,
