@@ -44,7 +44,9 @@ spec:
 `
 
 // TestAPIExecutorPodTemplateFromS3: a tenant starts a run through the API (aws-sdk-go-v2) whose executor
-// template is on an S3-compatible server; the API fetches it with its own AWS credential chain, the
+// template is on an S3-compatible server and whose driver template is a ConfigMap of its namespace (read with
+// the tenant's access; the driver is built on it and placed on on-demand capacity); the API fetches the
+// executor template with its own AWS credential chain, the
 // controller creates spark-submit's <prefix>-driver-podspec-conf-map owned by the driver pod and mounted at
 // /opt/spark/pod-template, the simulated driver builds its executors on that template (read through the
 // API), and the webhook places them (spot, the driver's zone). Templates that are not Pods, or that name
@@ -82,8 +84,19 @@ func TestAPIExecutorPodTemplateFromS3(t *testing.T) {
 	if err := adminClient(t).Patch(ctx, &obj, client.MergeFrom(base)); err != nil {
 		t.Fatal(err)
 	}
+	// The driver's template is a ConfigMap of the tenant's namespace, read with alice's own access.
+	const driverTemplate = "apiVersion: v1\nkind: Pod\nmetadata:\n  labels:\n    team: analytics\nspec:\n  volumes:\n  - name: scratch\n    emptyDir: {}\n  containers:\n  - name: spark-kubernetes-driver\n    volumeMounts:\n    - name: scratch\n      mountPath: /scratch\n"
+	if _, err := cp.Client.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "spark-templates"}, Data: map[string]string{"driver.yaml": driverTemplate},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	sdk := sdkFor(url, alice)
-	start := func(token, template string) (*emrcontainers.StartJobRunOutput, error) {
+	start := func(token, template string, more ...string) (*emrcontainers.StartJobRunOutput, error) {
+		props := map[string]string{"spark.kubernetes.executor.podTemplateFile": template}
+		for i := 0; i+1 < len(more); i += 2 {
+			props[more[i]] = more[i+1]
+		}
 		return sdk.StartJobRun(ctx, &emrcontainers.StartJobRunInput{
 			VirtualClusterId: aws.String(vc.ID), Name: aws.String("sparkpi-template"), ClientToken: aws.String(token),
 			ExecutionRoleArn: aws.String("arn:aws:iam::152324983118:role/emr-e2e-job-role"), ReleaseLabel: aws.String("spark-3.5.3"),
@@ -93,7 +106,7 @@ func TestAPIExecutorPodTemplateFromS3(t *testing.T) {
 			}},
 			ConfigurationOverrides: &types.ConfigurationOverrides{ApplicationConfiguration: []types.Configuration{{
 				Classification: aws.String("spark-defaults"),
-				Properties:     map[string]string{"spark.kubernetes.executor.podTemplateFile": template},
+				Properties:     props,
 			}}},
 		})
 	}
@@ -114,7 +127,7 @@ func TestAPIExecutorPodTemplateFromS3(t *testing.T) {
 		t.Fatalf("refused runs left %d job runs (%v)", len(runs.Items), err)
 	}
 
-	out, err := start("from-s3", "s3://platform-templates/spark/executor.yaml")
+	out, err := start("from-s3", "s3://platform-templates/spark/executor.yaml", "spark.kubernetes.driver.podTemplateFile", "configmap://spark-templates/driver.yaml")
 	if err != nil {
 		t.Fatalf("StartJobRun: %v", err)
 	}
@@ -123,6 +136,9 @@ func TestAPIExecutorPodTemplateFromS3(t *testing.T) {
 	}
 	id := aws.ToString(out.Id)
 	driver := waitRunning(t, ns, "spark-"+id+"-driver")
+	if driver.Pod.Labels["team"] != "analytics" || driver.Pod.Spec.Volumes[0].Name != "scratch" || driver.capacity() != "ON_DEMAND" {
+		t.Errorf("driver %s: labels %v, volumes %v, on %s capacity; want built on its template and placed on ON_DEMAND", driver.Pod.Name, driver.Pod.Labels, driver.Pod.Spec.Volumes, driver.capacity())
+	}
 
 	// The driver's objects carry the template as spark-submit's would.
 	cmName := "spark-" + id + "-driver-podspec-conf-map"

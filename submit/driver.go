@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
+	"github.com/sparkplace/sparkplace/submit/podtemplate"
 )
 
 // ports are the driver's: RPC, block manager and UI.
@@ -62,6 +63,10 @@ func (b *builder) build() (*Plan, error) {
 	service, err := b.driverService(pod.Labels, ownLabels, owner, p)
 	if err != nil {
 		return nil, err
+	}
+	if template := b.podTemplates["driver"]; template != nil {
+		// After the Service: its selector is Spark's driver labels, not the template's.
+		pod = podtemplate.Build(template, b.props["spark.kubernetes.driver.podTemplateContainerName"], pod)
 	}
 	req := *b.req
 	req.VirtualClusterID, req.ClientToken = b.target.VirtualClusterID, b.target.ClientToken

@@ -187,3 +187,58 @@ func TestPlanRefusesAnUnfetchedTemplate(t *testing.T) {
 		t.Fatalf("err = %v, want a validation error saying the template was not fetched", err)
 	}
 }
+
+// TestDriverPodTemplate: the driver pod is built on its template as spark-submit builds it: the template's
+// sidecars first, Spark's container (the one named spark-kubernetes-driver) last with the run's image, the
+// template's labels and volumes kept; the Service selects on Spark's driver labels only.
+func TestDriverPodTemplate(t *testing.T) {
+	const template = `apiVersion: v1
+kind: Pod
+metadata:
+  labels:
+    team: sales
+spec:
+  initContainers:
+  - name: fetch-certs
+    image: apache/spark:3.5.3
+  volumes:
+  - name: certs
+    emptyDir: {}
+  containers:
+  - name: fluent-bit
+    image: fluent/fluent-bit:3.2.4
+  - name: spark-kubernetes-driver
+    image: ignored/by-spark:1
+    volumeMounts:
+    - name: certs
+      mountPath: /etc/certs
+`
+	req := makeRequest().Classification("spark-defaults", map[string]string{"spark.kubernetes.driver.podTemplateFile": "s3://acme/driver.yaml"}).Obj()
+	opts := newTestSubmitter(nil).planOptions()
+	opts.PodTemplates = &v1alpha1.PodTemplates{Driver: template}
+	plan, err := NewPlan(req, Target{Namespace: "sales", JobRunID: "0123456789abcdefghi"}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := plan.DriverPod
+	var names []string
+	for _, c := range pod.Spec.Containers {
+		names = append(names, c.Name)
+	}
+	if !slices.Equal(names, []string{"fluent-bit", "spark-kubernetes-driver"}) || len(pod.Spec.InitContainers) != 1 {
+		t.Fatalf("containers %v, init containers %d; want the template's sidecar, then Spark's", names, len(pod.Spec.InitContainers))
+	}
+	spark := pod.Spec.Containers[1]
+	if spark.Image != "apache/spark:3.5.3" || spark.VolumeMounts[0].Name != "certs" || len(spark.Env) == 0 || spark.Args[0] != "driver" {
+		t.Errorf("Spark's container is not built on the template's: %+v", spark)
+	}
+	if pod.Labels["team"] != "sales" || pod.Labels["spark-role"] != "driver" || pod.Spec.Volumes[0].Name != "certs" {
+		t.Errorf("labels %v, volumes %+v: want the template's kept", pod.Labels, pod.Spec.Volumes)
+	}
+	if _, ok := plan.Service.Spec.Selector["team"]; ok {
+		t.Errorf("the Service selects on the template's labels: %v", plan.Service.Spec.Selector)
+	}
+	if plan.PodTemplateConfigMap != nil {
+		t.Error("a driver template alone made an executor template ConfigMap")
+	}
+}

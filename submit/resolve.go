@@ -134,9 +134,6 @@ func (b *builder) resolve() error {
 			b.props["spark.kubernetes.authenticate.executor.serviceAccountName"] = b.serviceAccount
 		}
 	}
-	if t := b.props["spark.kubernetes.driver.podTemplateFile"]; t != "" {
-		b.warnings = append(b.warnings, fmt.Sprintf("spark.kubernetes.driver.podTemplateFile=%s is not applied to the driver: placement comes from sparkplace's policies", t))
-	}
 	return nil
 }
 

@@ -3,7 +3,6 @@ package sparksim
 import (
 	"context"
 	"fmt"
-	"maps"
 	"path"
 	"strconv"
 	"strings"
@@ -135,45 +134,7 @@ func unescape(s string) string {
 	return b.String()
 }
 
-// onTemplate builds the pod Spark's feature steps build on a template (KubernetesUtils.loadPodFromTemplate,
-// BasicExecutorFeatureStep): the template's metadata and spec, with Spark's labels, annotations, owners, node
-// selector entries and volumes added; the template's service account kept; its Spark container (named
-// ExecutorTemplateContainer, else the first) built on and appended after the template's other containers.
+// onTemplate builds the executor on the template the driver read, as Spark's feature steps do.
 func (a *App) onTemplate(built *corev1.Pod) *corev1.Pod {
-	pod := a.ExecutorTemplate.DeepCopy()
-	pod.TypeMeta = metav1.TypeMeta{}
-	pod.Name, pod.Namespace, pod.OwnerReferences = built.Name, built.Namespace, built.OwnerReferences
-	pod.Labels = withDefaults(built.Labels, pod.Labels)
-	pod.Annotations = withDefaults(built.Annotations, pod.Annotations)
-	spec := &pod.Spec
-	spec.Hostname, spec.RestartPolicy = built.Spec.Hostname, built.Spec.RestartPolicy
-	if spec.ServiceAccountName == "" {
-		spec.ServiceAccountName = built.Spec.ServiceAccountName
-	}
-	spec.NodeSelector = withDefaults(built.Spec.NodeSelector, spec.NodeSelector)
-	spec.Volumes = append(spec.Volumes, built.Spec.Volumes...)
-
-	ours := built.Spec.Containers[len(built.Spec.Containers)-1]
-	var spark corev1.Container
-	if i := podtemplate.SparkContainer(pod, a.ExecutorTemplateContainer); i >= 0 {
-		spark = pod.Spec.Containers[i]
-		spec.Containers = append(spec.Containers[:i:i], spec.Containers[i+1:]...)
-	}
-	if spark.Name == "" {
-		spark.Name = ours.Name
-	}
-	spark.Image, spark.ImagePullPolicy, spark.Args = ours.Image, ours.ImagePullPolicy, ours.Args
-	spark.Ports = append(spark.Ports, ours.Ports...)
-	spark.Env = append(spark.Env, ours.Env...)
-	spark.VolumeMounts = append(spark.VolumeMounts, ours.VolumeMounts...)
-	if spark.Resources.Requests == nil {
-		spark.Resources.Requests = corev1.ResourceList{}
-	}
-	if spark.Resources.Limits == nil {
-		spark.Resources.Limits = corev1.ResourceList{}
-	}
-	maps.Copy(spark.Resources.Requests, ours.Resources.Requests)
-	maps.Copy(spark.Resources.Limits, ours.Resources.Limits)
-	spec.Containers = append(spec.Containers, spark)
-	return pod
+	return podtemplate.Build(a.ExecutorTemplate, a.ExecutorTemplateContainer, built)
 }
