@@ -92,6 +92,9 @@ rules contains "autoscaler.driver-not-evicted" if {
 	count(cfg.autoscaler.driverAnnotations) > 0
 }
 
+# protectExecutors is a boolean (the config keeps each default's type), so == true is what a condition on it
+# tests; written so, the rule index skips these two rules while it is false, as it is by default.
+
 # METADATA
 # title: autoscaler.executor-not-evicted
 # description: |-
@@ -99,14 +102,14 @@ rules contains "autoscaler.driver-not-evicted" if {
 #   allocation with shuffle tracking): config autoscaler.protectExecutors.
 annotations[key] := value if {
 	input.role == "executor"
+	data.sparkplace.config.autoscaler.protectExecutors == true
 	node_bound
-	cfg.autoscaler.protectExecutors
 	some key, value in cfg.autoscaler.driverAnnotations
 }
 
 rules contains "autoscaler.executor-not-evicted" if {
 	input.role == "executor"
+	data.sparkplace.config.autoscaler.protectExecutors == true
 	node_bound
-	cfg.autoscaler.protectExecutors
 	count(cfg.autoscaler.driverAnnotations) > 0
 }
