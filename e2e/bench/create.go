@@ -33,6 +33,10 @@ type CreateRound struct {
 	// APIServerCPU and WebhookCPU are the CPU time the kube-apiserver and the webhook process spent during the
 	// parallel creates.
 	APIServerCPU, WebhookCPU time.Duration
+	// HandlerMean and ServerMean are, for sparkplace, the mean of its own admission histogram (the handler)
+	// and of controller-runtime's webhook latency (decoding the review, the handler, encoding the answer)
+	// over the parallel creates.
+	HandlerMean, ServerMean time.Duration
 	// Failed creates (serial and parallel); Placed pods carry sparkplace's placement annotation.
 	Failed, Placed int
 	FirstFailure   error
@@ -135,6 +139,12 @@ func (e *Env) createRound(ctx context.Context, rep int, v Variant) (_ *CreateRou
 			return nil, err
 		}
 	}
+	var metrics0 Metrics
+	if v == Sparkplace {
+		if metrics0, err = e.scrapeSparkplace(ctx); err != nil {
+			return nil, err
+		}
+	}
 	parallelPods := pods[e.Scale.Serial:]
 	latencies := make([]time.Duration, len(parallelPods))
 	start := time.Now()
@@ -155,6 +165,17 @@ func (e *Env) createRound(ctx context.Context, rep int, v Variant) (_ *CreateRou
 			return nil, err
 		}
 		r.WebhookCPU = wh1 - wh0
+	}
+	if v == Sparkplace {
+		metrics1, err := e.scrapeSparkplace(ctx)
+		if err != nil {
+			return nil, err
+		}
+		seconds := func(name string, labels map[string]string) time.Duration {
+			return time.Duration(HistogramMean(metrics0, metrics1, name, labels) * float64(time.Second))
+		}
+		r.HandlerMean = seconds(metricAdmissionTimes, map[string]string{"role": "executor"})
+		r.ServerMean = seconds("controller_runtime_webhook_latency_seconds", map[string]string{"webhook": framework.WebhookPath})
 	}
 	for i, err := range errs {
 		if err == nil {

@@ -171,6 +171,12 @@ func (r *Report) createSection(b *strings.Builder) {
 	row("webhook CPU per create, ms", "%.2f", func(c *CreateRound) (float64, bool) {
 		return ms(c.WebhookCPU) / float64(c.Created), c.Created > 0 && c.Variant != NoWebhook
 	})
+	row("sparkplace handler mean (its histogram), ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.HandlerMean), c.HandlerMean > 0
+	})
+	row("sparkplace webhook server mean (controller-runtime), ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.ServerMean), c.ServerMean > 0
+	})
 	row("failed creates", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Failed), true })
 	row("pods placed by sparkplace's patch", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Placed), true })
 	b.WriteString("\nRatios within each repetition (min – median – max):\n\n| ratio | value | target |\n|---|---|---|\n")
@@ -332,7 +338,7 @@ func (r *Report) schedRound(rep int, v SchedVariant) *SchedRound {
 func (r *Report) memorySection(b *strings.Builder) {
 	m := r.Memory
 	fmt.Fprintf(b, "## Memory at scale\n\n"+
-		"The cluster grown by %d nodes (not run by kwok: they stay NotReady, which changes nothing the webhook caches) and %d "+
+		"The cluster grown by %d nodes (not run by kwok, and cordoned: they stay NotReady and take no pods, which changes nothing the webhook caches) and %d "+
 		"other pods (never scheduled), then %d Spark pods (%d drivers allocating executors as Spark does) created through sparkplace.\n\n",
 		m.Nodes, m.OtherPods, m.SparkPods, r.Scale.MemDrivers)
 	settings := "Go runtime defaults"

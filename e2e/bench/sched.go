@@ -146,6 +146,11 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	}
 	// kube-scheduler is paused while the executors are created, so that all wait when it resumes and it, not
 	// the creates (nor releasing them one API call at a time), sets the pace.
+	// Its metrics before the round; it serves none while paused.
+	before, err := e.scrapeScheduler(ctx)
+	if err != nil {
+		return nil, err
+	}
 	scheduler := e.CP.Process("kube-scheduler").Pid()
 	if err := syscall.Kill(scheduler, syscall.SIGSTOP); err != nil {
 		return nil, fmt.Errorf("pause kube-scheduler: %w", err)
@@ -186,11 +191,6 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	start := time.Now()
 	if err := resume(); err != nil {
 		return nil, fmt.Errorf("resume kube-scheduler: %w", err)
-	}
-	// Scraped once it runs again; its metrics do not move while it is stopped.
-	before, err := e.scrapeScheduler(ctx)
-	if err != nil {
-		return nil, err
 	}
 	r := &SchedRound{Variant: v, Rep: rep, Pods: len(executors)}
 	last, nodes, err := bound.wait(ctx, 10*time.Minute)

@@ -209,3 +209,49 @@ func TestScaleNodes(t *testing.T) {
 		names[n.Name] = true
 	}
 }
+
+const schedulerBefore = `# TYPE scheduler_schedule_attempts_total counter
+scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"} 100
+scheduler_schedule_attempts_total{profile="default-scheduler",result="unschedulable"} 2
+# TYPE scheduler_framework_extension_point_duration_seconds histogram
+scheduler_framework_extension_point_duration_seconds_bucket{extension_point="Filter",profile="default-scheduler",status="Success",le="+Inf"} 100
+scheduler_framework_extension_point_duration_seconds_sum{extension_point="Filter",profile="default-scheduler",status="Success"} 0.1
+scheduler_framework_extension_point_duration_seconds_count{extension_point="Filter",profile="default-scheduler",status="Success"} 100
+# TYPE scheduler_plugin_execution_duration_seconds histogram
+scheduler_plugin_execution_duration_seconds_bucket{extension_point="Score",plugin="PodTopologySpread",status="Success",le="+Inf"} 10
+scheduler_plugin_execution_duration_seconds_sum{extension_point="Score",plugin="PodTopologySpread",status="Success"} 0.01
+scheduler_plugin_execution_duration_seconds_count{extension_point="Score",plugin="PodTopologySpread",status="Success"} 10
+`
+
+const schedulerAfter = `# TYPE scheduler_schedule_attempts_total counter
+scheduler_schedule_attempts_total{profile="default-scheduler",result="scheduled"} 1100
+scheduler_schedule_attempts_total{profile="default-scheduler",result="unschedulable"} 12
+# TYPE scheduler_framework_extension_point_duration_seconds histogram
+scheduler_framework_extension_point_duration_seconds_bucket{extension_point="Filter",profile="default-scheduler",status="Success",le="+Inf"} 1100
+scheduler_framework_extension_point_duration_seconds_sum{extension_point="Filter",profile="default-scheduler",status="Success"} 2.1
+scheduler_framework_extension_point_duration_seconds_count{extension_point="Filter",profile="default-scheduler",status="Success"} 1100
+# TYPE scheduler_plugin_execution_duration_seconds histogram
+scheduler_plugin_execution_duration_seconds_bucket{extension_point="Score",plugin="PodTopologySpread",status="Success",le="+Inf"} 110
+scheduler_plugin_execution_duration_seconds_sum{extension_point="Score",plugin="PodTopologySpread",status="Success"} 0.31
+scheduler_plugin_execution_duration_seconds_count{extension_point="Score",plugin="PodTopologySpread",status="Success"} 110
+scheduler_plugin_execution_duration_seconds_bucket{extension_point="Filter",plugin="NodeAffinity",status="Success",le="+Inf"} 5
+scheduler_plugin_execution_duration_seconds_sum{extension_point="Filter",plugin="NodeAffinity",status="Success"} 0.05
+scheduler_plugin_execution_duration_seconds_count{extension_point="Filter",plugin="NodeAffinity",status="Success"} 5
+`
+
+func TestSchedulerStatsBetweenScrapes(t *testing.T) {
+	got := schedulerStats(mustParseMetrics(t, schedulerBefore), mustParseMetrics(t, schedulerAfter))
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if !near(got.Attempts, 1010) {
+		t.Errorf("attempts %v, want 1010 (scheduled and unschedulable)", got.Attempts)
+	}
+	if !near(got.Points["Filter"], 0.002) {
+		t.Errorf("Filter mean %v, want 2 ms per cycle", got.Points["Filter"])
+	}
+	if got.Points["Score"] != 0 {
+		t.Errorf("Score mean %v without observations", got.Points["Score"])
+	}
+	if !near(got.Plugins["PodTopologySpread"], 0.3) || !near(got.Plugins["NodeAffinity"], 0.05) {
+		t.Errorf("plugin times %v, want PodTopologySpread 0.3 s, NodeAffinity 0.05 s", got.Plugins)
+	}
+}
