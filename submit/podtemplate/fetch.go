@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
+
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // DefaultMaxBytes bounds a template: real ones are a few KiB, and the template is stored in the job run and a
 // ConfigMap.
@@ -101,6 +104,10 @@ func (f *Fetcher) fromS3(ctx context.Context, rest string) ([]byte, error) {
 	bucket, key, _ := strings.Cut(rest, "/")
 	if bucket == "" || key == "" || strings.HasSuffix(key, "/") {
 		return nil, invalidf("an S3 template is s3://bucket/key")
+	}
+	// The bucket becomes part of a host name: only S3's bucket names, so a reference cannot aim elsewhere.
+	if !bucketName.MatchString(bucket) {
+		return nil, invalidf("%q is not an S3 bucket name (3-63 lowercase letters, digits, dots and hyphens)", bucket)
 	}
 	if f.S3 == nil {
 		return nil, invalidf("this submitter has no S3 access configured")
