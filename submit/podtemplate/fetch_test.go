@@ -67,6 +67,7 @@ func TestFetch(t *testing.T) {
 		"s3: denied to the submitter":         {ref: "s3://acme/denied.yaml", wantErr: "cannot be read with the submitter's AWS credentials"},
 		"s3: too large":                       {ref: "s3://acme/huge.yaml", wantErr: "larger than 1024 bytes"},
 		"s3: no key":                          {ref: "s3://acme", wantErr: "s3://bucket/key"},
+		"s3: a host for a bucket":             {ref: "s3://user@169.254.169.254:80/latest", wantErr: "is not an S3 bucket name"},
 		"s3: no S3 configured":                {ref: "s3://acme/exec.yaml", fetcher: &Fetcher{}, wantErr: "no S3 access"},
 		"configmap: name and key":             {ref: "configmap://templates/exec.yaml"},
 		"configmap: one key":                  {ref: "configmap://exec-template"},
