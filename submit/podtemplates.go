@@ -79,7 +79,11 @@ func (b *builder) parsePodTemplates() error {
 	if t := b.opts.PodTemplates; t != nil {
 		fetched = *t
 	}
-	for role, content := range map[string]string{"driver": fetched.Driver, "executor": fetched.Executor} {
+	for _, role := range []string{"driver", "executor"} {
+		content := fetched.Driver
+		if role == "executor" {
+			content = fetched.Executor
+		}
 		key := podTemplateProperty(role)
 		ref := b.props[key]
 		if ref == "" {

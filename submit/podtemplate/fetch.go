@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -42,7 +43,12 @@ type Fetcher struct {
 	Dir string
 	// MaxBytes bounds a template. Defaults to DefaultMaxBytes.
 	MaxBytes int64
+	// S3Timeout bounds one S3 read, so a submission never hangs on S3. Defaults to DefaultS3Timeout.
+	S3Timeout time.Duration
 }
+
+// DefaultS3Timeout is Fetcher.S3Timeout's default.
+const DefaultS3Timeout = 30 * time.Second
 
 // InvalidError is a reference that cannot be fetched as written: a bad or refused reference, a template that
 // is missing, too large or not readable with the submitter's access. Other errors are the source's failures.
@@ -112,6 +118,12 @@ func (f *Fetcher) fromS3(ctx context.Context, rest string) ([]byte, error) {
 	if f.S3 == nil {
 		return nil, invalidf("this submitter has no S3 access configured")
 	}
+	timeout := f.S3Timeout
+	if timeout <= 0 {
+		timeout = DefaultS3Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	out, err := f.S3.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		var ae smithy.APIError

@@ -2,12 +2,19 @@ package podtemplate
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -132,5 +139,19 @@ func TestNewS3ClientUsesTheCredentialChain(t *testing.T) {
 	}
 	if keys := s3.AccessKeys(); !slices.Equal(keys, []string{"AKIACHAIN0000000000"}) {
 		t.Errorf("requests signed with %v, want the chain's AKIACHAIN0000000000", keys)
+	}
+}
+
+// TestS3ReadsAreBounded: an S3 endpoint that never answers fails the fetch after S3Timeout, as a server-side
+// error (not the request's fault), instead of holding the submission.
+func TestS3ReadsAreBounded(t *testing.T) {
+	stuck := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-stuck }))
+	t.Cleanup(func() { close(stuck); srv.Close() })
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIASUBMITTER", "secret", ""), RetryMaxAttempts: 1})
+	_, err := (&Fetcher{S3: c, S3Timeout: 200 * time.Millisecond}).Fetch(context.Background(), "s3://acme/exec.yaml", "sales", nil)
+	if err == nil || IsInvalid(err) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want a deadline error that is not the request's fault", err)
 	}
 }
