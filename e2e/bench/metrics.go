@@ -173,15 +173,16 @@ func HistogramMean(before, after Metrics, name string, labels map[string]string)
 	return (s1 - s0) / (c1 - c0)
 }
 
-// histogramSums sums the observations (sample sums) of histogram family name by the value of label.
-func (ms Metrics) histogramSums(name, label string) map[string]float64 {
+// histogramSums sums the observations (sample sums) of histogram family name by the value of label, over the
+// series that keep accepts.
+func (ms Metrics) histogramSums(name, label string, keep func(*dto.Metric) bool) map[string]float64 {
 	out := map[string]float64{}
 	f := ms[name]
 	if f == nil {
 		return out
 	}
 	for _, m := range f.GetMetric() {
-		if m.Histogram == nil {
+		if m.Histogram == nil || !keep(m) {
 			continue
 		}
 		for _, l := range m.GetLabel() {

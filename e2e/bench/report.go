@@ -306,7 +306,9 @@ func (r *Report) schedSection(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "\nWithin each repetition: executors per second, sparkplace node affinity / no zone rule %s (target ≥ 0.95); "+
 		"EMR pod affinity / no zone rule %s; kube-scheduler CPU, sparkplace node affinity / no zone rule %s. "+
-		"Extension points and plugin shares are kube-scheduler's own metrics (plugin times from the cycles it samples).\n\n",
+		"Extension points and plugin shares are kube-scheduler's own metrics: PreFilter to Score are its placement work "+
+		"for one pod; Bind runs apart, one API call per pod, and its mean is mostly the wait for the API server; plugin shares "+
+		"are of the scheduling cycle (not binding), from the cycles it samples.\n\n",
 		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"), spreadCell(spreadOf(cs), "%.2f"))
 }
 

@@ -237,6 +237,9 @@ scheduler_plugin_execution_duration_seconds_count{extension_point="Score",plugin
 scheduler_plugin_execution_duration_seconds_bucket{extension_point="Filter",plugin="NodeAffinity",status="Success",le="+Inf"} 5
 scheduler_plugin_execution_duration_seconds_sum{extension_point="Filter",plugin="NodeAffinity",status="Success"} 0.05
 scheduler_plugin_execution_duration_seconds_count{extension_point="Filter",plugin="NodeAffinity",status="Success"} 5
+scheduler_plugin_execution_duration_seconds_bucket{extension_point="Bind",plugin="DefaultBinder",status="Success",le="+Inf"} 5
+scheduler_plugin_execution_duration_seconds_sum{extension_point="Bind",plugin="DefaultBinder",status="Success"} 5
+scheduler_plugin_execution_duration_seconds_count{extension_point="Bind",plugin="DefaultBinder",status="Success"} 5
 `
 
 func TestSchedulerStatsBetweenScrapes(t *testing.T) {
@@ -251,7 +254,7 @@ func TestSchedulerStatsBetweenScrapes(t *testing.T) {
 	if got.Points["Score"] != 0 {
 		t.Errorf("Score mean %v without observations", got.Points["Score"])
 	}
-	if !near(got.Plugins["PodTopologySpread"], 0.3) || !near(got.Plugins["NodeAffinity"], 0.05) {
-		t.Errorf("plugin times %v, want PodTopologySpread 0.3 s, NodeAffinity 0.05 s", got.Plugins)
+	if !near(got.Plugins["PodTopologySpread"], 0.3) || !near(got.Plugins["NodeAffinity"], 0.05) || len(got.Plugins) != 2 {
+		t.Errorf("plugin times %v, want PodTopologySpread 0.3 s, NodeAffinity 0.05 s and not the binder", got.Plugins)
 	}
 }
