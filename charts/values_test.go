@@ -255,6 +255,27 @@ config: {nvme: {hostPath: /mnt/nvme, nodeSelector: {node.example.com/nvme: "true
 				}
 			},
 		},
+		"the API's AWS identity and pod template directory, with and without cert-manager": {
+			values: `jobs: {api: {serviceAccountAnnotations: {eks.amazonaws.com/role-arn: "arn:aws:iam::152324983118:role/templates"}, podTemplatesConfigMap: spark-pod-templates}}`,
+			check: func(t *testing.T, r release) {
+				sa := get(t, r, "ServiceAccount", "sparkplace-api", &corev1.ServiceAccount{})
+				if sa.Annotations["eks.amazonaws.com/role-arn"] != "arn:aws:iam::152324983118:role/templates" {
+					t.Errorf("API ServiceAccount annotations %v, want the IRSA role", sa.Annotations)
+				}
+				spec := get(t, r, "Deployment", "sparkplace-api", &appsv1.Deployment{}).Spec.Template.Spec
+				c := spec.Containers[0]
+				if !slices.Contains(c.Args, "--pod-template-dir=/etc/sparkplace/pod-templates") || len(c.VolumeMounts) != 1 || c.VolumeMounts[0].MountPath != "/etc/sparkplace/pod-templates" ||
+					len(spec.Volumes) != 1 || spec.Volumes[0].ConfigMap == nil || spec.Volumes[0].ConfigMap.Name != "spark-pod-templates" {
+					t.Errorf("API args %q, mounts %+v, volumes %+v; want the templates ConfigMap as --pod-template-dir", c.Args, c.VolumeMounts, spec.Volumes)
+				}
+				withTLS := renderRelease(t, charts.Options{Values: values(t, `certificates: {mode: cert-manager}
+jobs: {api: {podTemplatesConfigMap: spark-pod-templates}}`)})
+				spec = get(t, withTLS, "Deployment", "sparkplace-api", &appsv1.Deployment{}).Spec.Template.Spec
+				if len(spec.Volumes) != 2 || len(spec.Containers[0].VolumeMounts) != 2 {
+					t.Errorf("with cert-manager: volumes %+v, mounts %+v; want the TLS Secret and the templates", spec.Volumes, spec.Containers[0].VolumeMounts)
+				}
+			},
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
