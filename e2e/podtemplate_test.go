@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sparkplace/sparkplace/e2e/sparksim"
@@ -135,6 +136,16 @@ func TestAPIExecutorPodTemplateFromS3(t *testing.T) {
 		t.Errorf("S3 requests signed with %v, want the API's own credentials %s", keys, apiAccessKey)
 	}
 	id := aws.ToString(out.Id)
+	// What was fetched is what runs: the stored templates can be neither changed nor dropped.
+	for name, patch := range map[string]string{
+		"changed": `{"spec": {"podTemplates": {"executor": "spec: {hostNetwork: true}"}}}`,
+		"dropped": `{"spec": {"podTemplates": null}}`,
+	} {
+		run := &v1alpha1.JobRun{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: id}}
+		if err := adminClient(t).Patch(ctx, run, client.RawPatch(k8stypes.MergePatchType, []byte(patch))); !apierrors.IsInvalid(err) {
+			t.Errorf("the run's pod templates %s: %v, want Invalid", name, err)
+		}
+	}
 	driver := waitRunning(t, ns, "spark-"+id+"-driver")
 	if driver.Pod.Labels["team"] != "analytics" || driver.Pod.Spec.Volumes[0].Name != "scratch" || driver.capacity() != "ON_DEMAND" {
 		t.Errorf("driver %s: labels %v, volumes %v, on %s capacity; want built on its template and placed on ON_DEMAND", driver.Pod.Name, driver.Pod.Labels, driver.Pod.Spec.Volumes, driver.capacity())

@@ -45,6 +45,18 @@ func TestFetch(t *testing.T) {
 	if err := os.Symlink(filepath.Join(base, "secret.yaml"), filepath.Join(dir, "link.yaml")); err != nil {
 		t.Fatal(err)
 	}
+	// A mounted ConfigMap's layout: each key a link through ..data to a timestamped directory.
+	if err := os.MkdirAll(filepath.Join(dir, "..2026_11_30_08_00_00.1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "..2026_11_30_08_00_00.1", "mounted.yaml"), []byte(template), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"..data": "..2026_11_30_08_00_00.1", "mounted.yaml": "..data/mounted.yaml"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s3 := s3fake.New(t, map[string]string{"acme/exec.yaml": template, "acme/huge.yaml": strings.Repeat("#", 2000), "acme/denied.yaml": template})
 	s3.Deny("acme/denied.yaml")
 	scheme := runtime.NewScheme()
@@ -85,6 +97,7 @@ func TestFetch(t *testing.T) {
 		"configmap: missing key":              {ref: "configmap://templates/executor.yaml", wantErr: `has no key "executor.yaml"`},
 		"configmap: too large":                {ref: "configmap://huge", wantErr: "larger than 1024 bytes"},
 		"configmap: bad name":                 {ref: "configmap://Templates/x", wantErr: "ConfigMap name"},
+		"file: a key of a mounted ConfigMap":  {ref: filepath.Join(dir, "mounted.yaml")},
 		"file: relative to the directory":     {ref: "exec.yaml"},
 		"file: absolute inside":               {ref: filepath.Join(dir, "teams/sales.yaml")},
 		"file: URL inside":                    {ref: "file://" + filepath.Join(dir, "exec.yaml")},

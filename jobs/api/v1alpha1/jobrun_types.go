@@ -37,6 +37,7 @@ const (
 
 // JobRunSpec is what the submitter asked for. Only the controller acts on it; the request never changes.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="a cancel cannot be withdrawn"
+// +kubebuilder:validation:XValidation:rule="has(self.podTemplates) == has(oldSelf.podTemplates)",message="pod templates are set when a job run is created, never added or removed"
 type JobRunSpec struct {
 	// Request is the StartJobRun request as sent. Immutable.
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="the request of a job run is immutable"
