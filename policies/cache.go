@@ -161,7 +161,11 @@ func (p *projector) space() {
 	}
 }
 
-// skip moves past the value at pos.
+// structural are the bytes skip stops at inside an object or array.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
+
+// skip moves past the value at pos, jumping over strings with bytes.IndexByte (vectorised): the scan runs
+// on every admission, over the whole input.
 func (p *projector) skip() {
 	p.space()
 	if p.pos >= len(p.in) {
@@ -170,39 +174,58 @@ func (p *projector) skip() {
 	}
 	switch p.in[p.pos] {
 	case '"':
-		for p.pos++; p.pos < len(p.in); p.pos++ {
-			switch p.in[p.pos] {
-			case '\\':
-				p.pos++
-			case '"':
-				p.pos++
-				return
-			}
-		}
-		p.bad = true
+		p.skipString()
 	case '{', '[':
 		depth := 0
-		for ; p.pos < len(p.in); p.pos++ {
+		for !p.bad {
+			for p.pos < len(p.in) && !structural[p.in[p.pos]] {
+				p.pos++
+			}
+			if p.pos >= len(p.in) {
+				p.bad = true
+				return
+			}
 			switch p.in[p.pos] {
+			case '"':
+				p.skipString()
+				continue
 			case '{', '[':
 				depth++
-			case '}', ']':
+			default:
 				if depth--; depth == 0 {
 					p.pos++
 					return
 				}
-			case '"':
-				p.skip()
-				p.pos--
 			}
+			p.pos++
 		}
-		p.bad = true
 	default: // number, true, false, null
 		for ; p.pos < len(p.in); p.pos++ {
 			switch p.in[p.pos] {
 			case ',', '}', ']', ' ', '\n', '\t', '\r':
 				return
 			}
+		}
+	}
+}
+
+// skipString moves past the string whose opening quote is at pos.
+func (p *projector) skipString() {
+	for p.pos++; ; {
+		i := bytes.IndexByte(p.in[p.pos:], '"')
+		if i < 0 {
+			p.bad = true
+			return
+		}
+		end := p.pos + i
+		// The quote ends the string unless an odd number of backslashes precede it.
+		backslashes := 0
+		for j := end - 1; j >= p.pos && p.in[j] == '\\'; j-- {
+			backslashes++
+		}
+		p.pos = end + 1
+		if backslashes%2 == 0 {
+			return
 		}
 	}
 }

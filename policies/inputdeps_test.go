@@ -303,6 +303,7 @@ func TestProjectionKeepsOnlyThePaths(t *testing.T) {
 		`{"role":"ex\"ecutor","zone":"us-east-1a","n":[1,{"a":"]"}],"b":true,"c":-1.5e3}`: `{"role":"ex\"ecutor","zone":"us-east-1a"}`,
 		`{ "role" : "driver" , "zone" : { "value" : "a" , "source" : "driver" } }`:        `{"role":"driver","zone":{"value":"a"}}`,
 		`{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`:                         `{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`,
+		`{"app":{"id":"a\\","x":"\"}"},"role":"e\\\"x"}`:                                  `{"role":"e\\\"x"}`,
 	}
 	for in, want := range cases {
 		p := projector{in: []byte(in)}
@@ -316,5 +317,18 @@ func TestProjectionKeepsOnlyThePaths(t *testing.T) {
 		if p.project(paths); !p.bad {
 			t.Errorf("projecting %s: not reported bad (got %s)", bad, p.out)
 		}
+	}
+}
+
+// BenchmarkKeyOf is the cache key of an executor's input (every admission computes one).
+func BenchmarkKeyOf(b *testing.B) {
+	v := newEngine(b, Options{}).Current()
+	raw, err := gojson.Marshal(benchInput())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		v.keys.keyOf("executor", raw)
 	}
 }
