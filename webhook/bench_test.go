@@ -56,24 +56,32 @@ func serve(t testing.TB, wh http.Handler, body []byte) *admissionv1.AdmissionRes
 	return review.Response
 }
 
-// BenchmarkAdmission measures one admission through the whole HTTP path (decode the review, handle, encode the
-// response) beside a no-op handler that decodes and encodes the same reviews. Compare noop with the others:
+// BenchmarkAdmission measures one admission through the live server's stack (controller-runtime's webhook
+// server with its request metrics and the request's logger: decode the review, handle, encode the response)
+// beside a no-op handler served the same way, on the same reviews. Compare noop with the others:
 //
 //	go test ./webhook -run '^$' -bench Admission -benchmem -count 10    (or: make bench)
 //
-// Every admission is of a pod never seen before, as on a live cluster:
+// Each review is what the API server posts for a pod Spark's driver creates (apiServerReview: the user, the
+// options, the pod's managedFields). Every admission is of a pod never seen before, as on a live cluster:
 //   - executor-hit/client-mode: executors of one running application, each with a fresh local dir
 //     /var/data/spark-<uuid> (Spark in client mode, where the driver sets no SPARK_LOCAL_DIRS);
 //   - executor-hit/cluster-mode: the same with two local dirs, the driver's paths in shuffled order (Spark in
 //     cluster mode);
+//   - executor-hit/nvme: client-mode executors under the nvme profile (hostPath local dirs, the chown init
+//     container: the largest patch);
 //   - executor-miss: the first executor of a new application each time: a full policy evaluation;
-//   - driver: a new application's driver each time;
-//   - driver-capacity: the same, its zone chosen over a capacity index of 5,000 nodes.
+//   - driver: a new application's driver each time (new app id, name and labels): the policy's decision for
+//     a driver reads nothing that tells applications apart, so drivers of one shape share a cached decision
+//     (see policies.readInputPaths), while the zone choice is made afresh for each;
+//   - driver-capacity: the same, its zone chosen over a capacity index of 5,000 nodes and 1,000 running
+//     executors. The index (package zonecapacity) is kept up to date incrementally by node, pod and DaemonSet
+//     events; choosing a zone costs O(zones) at admission, not a walk over the nodes.
 //
-// The "hit" cases report decision-cache misses per op: anything above 0 means executors of one application do
-// not share a decision. Besides wall time per op the benchmark reports cpu-ns/op, the process's CPU time
-// (user+system, all threads, so garbage collection included) per op: on a shared machine other processes
-// stretch wall time but not this.
+// Every case reports decision-cache misses per op: above 0 in a hit case means executors of one
+// application (or drivers of one shape) do not share a decision. Besides wall time per op the benchmark
+// reports cpu-ns/op, the process's CPU time (user+system, all threads, so garbage collection included) per
+// op: on a shared machine other processes stretch wall time but not this.
 func BenchmarkAdmission(b *testing.B) {
 	// As `sparkplace webhook` does: without a logger, controller-runtime keeps a pending entry per request,
 	// which the live server does not pay.
