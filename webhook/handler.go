@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	gojson "github.com/goccy/go-json"
+	lru "github.com/hashicorp/golang-lru/v2"
 	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 )
@@ -34,6 +38,24 @@ type Handler struct {
 	Placer        *Placer
 	Metrics       *Metrics
 	OnPolicyError PolicyErrorMode
+
+	// initJSON holds the JSON of the init containers of recent decisions, by DecisionID.
+	initJSON     *lru.Cache[string, gojson.RawMessage]
+	initJSONOnce sync.Once
+}
+
+// initContainersJSON is containers as JSON, encoded once per decision.
+func (h *Handler) initContainersJSON(decision string, containers []corev1.Container) any {
+	h.initJSONOnce.Do(func() { h.initJSON, _ = lru.New[string, gojson.RawMessage](256) })
+	if raw, ok := h.initJSON.Get(decision); ok {
+		return raw
+	}
+	raw, err := gojson.Marshal(containers)
+	if err != nil {
+		return containers // marshalPatch reports the error
+	}
+	h.initJSON.Add(decision, raw)
+	return gojson.RawMessage(raw)
 }
 
 var _ admission.Handler = &Handler{}
@@ -107,7 +129,18 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	if len(out.Changed) == 0 {
 		return admission.Allowed("placement already applied"), ResultUnchanged
 	}
-	patch, err := marshalPatch(patchFor(pod, out.Changed, before))
+	ops := patchFor(pod, out.Changed, before)
+	if before.initContainers < 0 && len(pod.Spec.InitContainers) == len(out.Decision.InitContainers) {
+		// The pod had none and got the decision's init containers, all of them as they are: their JSON is
+		// the same for every pod of this decision (encoding a container, its quantities above all, is the
+		// larger part of the nvme profile's patch).
+		for i := range ops {
+			if ops[i].Path == pathInitContainers {
+				ops[i].Value = h.initContainersJSON(out.DecisionID, pod.Spec.InitContainers)
+			}
+		}
+	}
+	patch, err := marshalPatch(ops)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the patch: %w", err)), ResultError
 	}

@@ -46,11 +46,11 @@ func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape) []pat
 		case placement.FieldInitContainers:
 			// Placement puts its init containers first, before the pod's own.
 			if before.initContainers < 0 {
-				p.add("/spec/initContainers", pod.Spec.InitContainers)
+				p.add(pathInitContainers, pod.Spec.InitContainers)
 				break
 			}
 			for i := range len(pod.Spec.InitContainers) - before.initContainers {
-				p.add("/spec/initContainers/"+strconv.Itoa(i), pod.Spec.InitContainers[i])
+				p.add(pathInitContainers+"/"+strconv.Itoa(i), pod.Spec.InitContainers[i])
 			}
 		case placement.FieldSecurityContext:
 			// Only fsGroup changes: the rest of the pod's securityContext is not written back.
@@ -69,6 +69,9 @@ func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape) []pat
 	}
 	return p.ops
 }
+
+// pathInitContainers is the patch path of the pod's init containers.
+const pathInitContainers = "/spec/initContainers"
 
 type patcher struct{ ops []patchOp }
 

@@ -52,6 +52,9 @@ type Outcome struct {
 	// Unsatisfiable is true when the pod was admitted with a required zone term that no schedulable node
 	// can meet (zone.mode strict, or a policy that ignores input.zone.unschedulable).
 	Unsatisfiable bool
+	// DecisionID identifies Decision across pods and bundle versions (the bundle's hash and the decision's
+	// cache key): pods with equal IDs got equal decisions.
+	DecisionID string
 }
 
 // Denied reports whether the policy rejected the pod; then nothing was applied.
@@ -114,7 +117,7 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	if err != nil {
 		err = &PolicyError{Err: err}
 	} else {
-		out.Decision = d
+		out.Decision, out.DecisionID = d, policy.Hash()+string(key[:])
 		// Equal keys, equal decisions (in one bundle): validate a decision once, not for every pod it places.
 		if !p.Cluster.Remember("guardrails\x00"+policy.Hash()+string(key[:]), func() bool { return policy.Guardrails().Validate(d) == nil }) {
 			err = &PolicyError{Guardrail: true, Err: policy.Guardrails().Validate(d)}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,5 +152,47 @@ func TestClusterReadFailureIsRefused(t *testing.T) {
 		if !strings.Contains(resp.Result.Message, want) {
 			t.Errorf("message %q does not say %q", resp.Result.Message, want)
 		}
+	}
+}
+
+// TestInitContainersOfOneDecisionEncodedOnce: the executors of one application under nvme share a decision,
+// and the handler encodes its chown init container once; every executor still gets the whole of it, and a
+// pod that brings its own init container gets the chown container added before it, not the shared JSON.
+func TestInitContainersOfOneDecisionEncodedOnce(t *testing.T) {
+	h := &Handler{Placer: newTestPlacer(t, policies.Options{}), Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}
+	var first []corev1.Container
+	for id := 2; id <= 4; id++ {
+		pod := withProfile(sparkExecutor(t, clientMode, 0, id), "nvme")
+		if id == 4 {
+			pod.Spec.InitContainers = []corev1.Container{{Name: "fetch-deps", Image: "busybox:1.37.0"}}
+		}
+		raw, err := json.Marshal(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patched, _ := admit(t, h, raw)
+		var got corev1.Pod
+		if err := json.Unmarshal(patched, &got); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case id == 2:
+			if len(got.Spec.InitContainers) != 1 || got.Spec.InitContainers[0].Name != "sparkplace-chown-local-dirs" {
+				t.Fatalf("init containers %+v, want the chown container", got.Spec.InitContainers)
+			}
+			first = got.Spec.InitContainers
+		case id == 3:
+			if diff := cmp.Diff(first, got.Spec.InitContainers); diff != "" {
+				t.Errorf("the second executor's init containers (-first +second):\n%s", diff)
+			}
+		default:
+			want := append(slices.Clone(first), pod.Spec.InitContainers...)
+			if diff := cmp.Diff(want, got.Spec.InitContainers); diff != "" {
+				t.Errorf("init containers of a pod with its own (-want +got):\n%s", diff)
+			}
+		}
+	}
+	if n := h.initJSON.Len(); n != 1 {
+		t.Errorf("%d init-container encodings remembered, want 1", n)
 	}
 }
