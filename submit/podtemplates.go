@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sparkplace/sparkplace/jobs/api/v1alpha1"
@@ -96,6 +98,9 @@ func (b *builder) parsePodTemplates() error {
 		if err != nil {
 			return &ValidationError{Message: fmt.Sprintf("%s=%s does not parse as a Pod", key, ref), Err: err}
 		}
+		if err := b.checkTemplateNames(role, pod); err != nil {
+			return &ValidationError{Message: fmt.Sprintf("%s=%s", key, ref), Err: err}
+		}
 		if b.podTemplates == nil {
 			b.podTemplates = map[string]*corev1.Pod{}
 		}
@@ -106,6 +111,60 @@ func (b *builder) parsePodTemplates() error {
 		for _, c := range pod.Spec.Containers {
 			if _, set := b.props[nameKey]; !set && c.Name == "spark-kubernetes-"+role {
 				b.props[nameKey] = c.Name
+			}
+		}
+	}
+	return nil
+}
+
+// sparkVolumes are the volumes Spark's feature steps add to a pod, which a template's containers may mount:
+// local dirs, the conf and template ConfigMaps, Hadoop's and Kerberos' files.
+var sparkVolumes = []string{"pod-template-volume", "hadoop-properties", "krb5-file", "kerberos-keytab", "hadoop-secret"}
+
+// checkTemplateNames refuses what the API server would refuse in every pod built on the template, so that a
+// run is refused now instead of its driver (or its executors, created again and again) failing later:
+// container and volume names that are not DNS labels or repeat, and mounts of a volume nobody adds.
+func (b *builder) checkTemplateNames(role string, pod *corev1.Pod) error {
+	containers := append(slices.Clone(pod.Spec.InitContainers), pod.Spec.Containers...)
+	seen := map[string]bool{}
+	for _, c := range containers {
+		if errs := validation.IsDNS1123Label(c.Name); len(errs) > 0 && c.Name != "" {
+			return fmt.Errorf("container name %q: %s", c.Name, strings.Join(errs, "; "))
+		}
+		if seen[c.Name] && c.Name != "" {
+			return fmt.Errorf("two containers are named %s", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	volumes := map[string]bool{}
+	for _, v := range pod.Spec.Volumes {
+		if errs := validation.IsDNS1123Label(v.Name); len(errs) > 0 {
+			return fmt.Errorf("volume name %q: %s", v.Name, strings.Join(errs, "; "))
+		}
+		if volumes[v.Name] {
+			return fmt.Errorf("two volumes are named %s", v.Name)
+		}
+		volumes[v.Name] = true
+	}
+	added := func(name string) bool {
+		if strings.HasPrefix(name, "spark-") || slices.Contains(sparkVolumes, name) {
+			return true
+		}
+		for k := range b.props {
+			rest, ok := strings.CutPrefix(k, "spark.kubernetes."+role+".volumes.")
+			if parts := strings.SplitN(rest, ".", 3); ok && len(parts) == 3 && parts[1] == name {
+				return true
+			}
+			if secret, ok := strings.CutPrefix(k, "spark.kubernetes."+role+".secrets."); ok && secret+"-volume" == name {
+				return true
+			}
+		}
+		return false
+	}
+	for _, c := range containers {
+		for _, m := range c.VolumeMounts {
+			if !volumes[m.Name] && !added(m.Name) {
+				return fmt.Errorf("container %s mounts volume %s, which neither the template nor Spark defines", c.Name, m.Name)
 			}
 		}
 	}

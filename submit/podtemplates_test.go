@@ -3,6 +3,7 @@ package submit
 import (
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -240,5 +241,39 @@ spec:
 	}
 	if plan.PodTemplateConfigMap != nil {
 		t.Error("a driver template alone made an executor template ConfigMap")
+	}
+}
+
+// TestPodTemplatesRefusedBeforeTheyStrand: what the API server would refuse in every pod built on a template
+// is refused at submission, so no driver creates refused executors again and again.
+func TestPodTemplatesRefusedBeforeTheyStrand(t *testing.T) {
+	cases := map[string]struct {
+		template string
+		props    map[string]string
+		wantErr  string // "" means accepted
+	}{
+		"Spark's volumes, a property volume and a secret are mounted": {
+			template: "spec:\n  containers:\n  - name: shipper\n    volumeMounts:\n    - {name: spark-local-dir-1, mountPath: /l}\n    - {name: data, mountPath: /d}\n    - {name: creds-volume, mountPath: /c}\n",
+			props:    map[string]string{"spark.kubernetes.executor.volumes.persistentVolumeClaim.data.mount.path": "/data", "spark.kubernetes.executor.volumes.persistentVolumeClaim.data.options.claimName": "OnDemand", "spark.kubernetes.executor.secrets.creds": "/etc/creds"},
+		},
+		"a container name that is not a DNS label": {template: "spec:\n  containers:\n  - name: Log_Shipper\n", wantErr: `container name "Log_Shipper"`},
+		"two containers of one name":               {template: "spec:\n  initContainers:\n  - name: a\n  containers:\n  - name: a\n", wantErr: "two containers are named a"},
+		"two volumes of one name":                  {template: "spec:\n  volumes:\n  - {name: v, emptyDir: {}}\n  - {name: v, emptyDir: {}}\n", wantErr: "two volumes are named v"},
+		"a mount of no volume":                     {template: "spec:\n  containers:\n  - name: a\n    volumeMounts:\n    - {name: certs, mountPath: /c}\n", wantErr: "mounts volume certs, which neither the template nor Spark defines"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			props := map[string]string{"spark.kubernetes.executor.podTemplateFile": "s3://acme/exec.yaml"}
+			maps.Copy(props, tc.props)
+			opts := newTestSubmitter(nil).planOptions()
+			opts.PodTemplates = &v1alpha1.PodTemplates{Executor: tc.template}
+			_, err := NewPlan(makeRequest().Classification("spark-defaults", props).Obj(), Target{Namespace: "sales", JobRunID: "0123456789abcdefghi"}, opts)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr != "" && (!IsValidation(err) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "spark.kubernetes.executor.podTemplateFile=s3://acme/exec.yaml")):
+				t.Fatalf("err = %v, want a validation error naming the property and saying %q", err, tc.wantErr)
+			}
+		})
 	}
 }
