@@ -148,19 +148,7 @@ func (r *Report) createSection(b *strings.Builder) {
 	}
 	b.WriteString("\n")
 	row := func(name, format string, f func(*CreateRound) (float64, bool)) {
-		fmt.Fprintf(b, "| %s |", name)
-		for _, v := range Variants {
-			var xs []float64
-			for i := range r.Creates {
-				if c := &r.Creates[i]; c.Variant == v {
-					if x, ok := f(c); ok {
-						xs = append(xs, x)
-					}
-				}
-			}
-			fmt.Fprintf(b, " %s |", spreadCell(spreadOf(xs), format))
-		}
-		b.WriteString("\n")
+		spreadRow(b, name, format, Variants, r.Creates, func(c *CreateRound) Variant { return c.Variant }, f)
 	}
 	row("serial create p50, ms", "%.1f", func(c *CreateRound) (float64, bool) { return ms(percentile(c.Serial, .5)), len(c.Serial) > 0 })
 	row("serial create p99, ms", "%.1f", func(c *CreateRound) (float64, bool) { return ms(percentile(c.Serial, .99)), len(c.Serial) > 0 })
@@ -197,6 +185,24 @@ func (r *Report) createSection(b *strings.Builder) {
 	ratio("creates/s, sparkplace / no-op", "", Sparkplace, NoOp, cps)
 	ratio("serial p50, sparkplace / no-op", "", Sparkplace, NoOp, p50)
 	ratio("creates/s, same-patch / no webhook", "", SamePatch, NoWebhook, cps)
+	b.WriteString("\n")
+}
+
+// spreadRow writes a table row: its name, then for each variant the spread of what f returns for the rounds
+// of that variant (rounds for which f returns false do not count).
+func spreadRow[R any, V comparable](b *strings.Builder, name, format string, variants []V, rounds []R, variant func(*R) V, f func(*R) (float64, bool)) {
+	fmt.Fprintf(b, "| %s |", name)
+	for _, v := range variants {
+		var xs []float64
+		for i := range rounds {
+			if rd := &rounds[i]; variant(rd) == v {
+				if x, ok := f(rd); ok {
+					xs = append(xs, x)
+				}
+			}
+		}
+		fmt.Fprintf(b, " %s |", spreadCell(spreadOf(xs), format))
+	}
 	b.WriteString("\n")
 }
 
@@ -248,19 +254,7 @@ func (r *Report) schedSection(b *strings.Builder) {
 	}
 	b.WriteString("\n|---|---|---|---|\n")
 	row := func(name, format string, f func(*SchedRound) (float64, bool)) {
-		fmt.Fprintf(b, "| %s |", name)
-		for _, v := range SchedVariants {
-			var xs []float64
-			for i := range r.Sched {
-				if rd := &r.Sched[i]; rd.Variant == v {
-					if x, ok := f(rd); ok {
-						xs = append(xs, x)
-					}
-				}
-			}
-			fmt.Fprintf(b, " %s |", spreadCell(spreadOf(xs), format))
-		}
-		b.WriteString("\n")
+		spreadRow(b, name, format, SchedVariants, r.Sched, func(rd *SchedRound) SchedVariant { return rd.Variant }, f)
 	}
 	row("executors bound per second", "%.0f", func(rd *SchedRound) (float64, bool) { return rd.PodsPerSecond(), true })
 	row("kube-scheduler CPU per executor, ms", "%.2f", func(rd *SchedRound) (float64, bool) {

@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,5 +257,27 @@ func TestSchedulerStatsBetweenScrapes(t *testing.T) {
 	}
 	if !near(got.Plugins["PodTopologySpread"], 0.3) || !near(got.Plugins["NodeAffinity"], 0.05) || len(got.Plugins) != 2 {
 		t.Errorf("plugin times %v, want PodTopologySpread 0.3 s, NodeAffinity 0.05 s and not the binder", got.Plugins)
+	}
+}
+
+func TestMarkdownRowsSpreadOverRepetitions(t *testing.T) {
+	r := &Report{Scale: SmallScale}
+	for rep, wall := range []time.Duration{2 * time.Second, 4 * time.Second, time.Second} {
+		for _, v := range Variants {
+			r.Creates = append(r.Creates, CreateRound{Variant: v, Rep: rep, Created: 100, ParallelWall: wall})
+		}
+		for _, v := range SchedVariants {
+			r.Sched = append(r.Sched, SchedRound{Variant: v, Rep: rep, Pods: 100, Wall: wall})
+		}
+	}
+	md := r.Markdown("make bench-cluster", ChartFile)
+	for _, want := range []string{
+		"| creates/s, 16 clients | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 |",
+		"| executors bound per second | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 |",
+		"| creates/s, sparkplace / same-patch | 1.00 | ≥ 0.95 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
 	}
 }
