@@ -1,9 +1,13 @@
 package policies
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -104,7 +108,7 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return nil, p.errorf("want an object key")
 		}
-		k, err := p.str()
+		k, err := p.key()
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +120,7 @@ func (p *jsonParser) object(depth int) (*ast.Term, error) {
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, [2]*ast.Term{ast.InternedTerm(k), v})
+		items = append(items, [2]*ast.Term{k, v})
 		if p.skipSpace(); p.pos < len(p.data) && p.data[p.pos] == ',' {
 			p.pos++
 			continue
@@ -188,6 +192,56 @@ func (p *jsonParser) array(depth int) (*ast.Term, error) {
 		return nil, p.errorf("want ',' or ']'")
 	}
 }
+
+// key reads an object key: one of the input's own member names is the term inputNames holds for it.
+func (p *jsonParser) key() (*ast.Term, error) {
+	if end := p.pos + 1 + bytes.IndexByte(p.data[p.pos+1:], '"'); end > p.pos {
+		if t, ok := inputNames()[string(p.data[p.pos+1:end])]; ok {
+			p.pos = end + 1
+			return t, nil
+		}
+	}
+	s, err := p.str()
+	if err != nil {
+		return nil, err
+	}
+	return ast.InternedTerm(s), nil
+}
+
+// inputNames are the member names the policy input's JSON can have (the json names of Input's fields, down
+// through the pod's types), each as one term that every input shares: most appear in every input, many of
+// them several times, and a term per occurrence would be most of what reading an input allocates.
+var inputNames = sync.OnceValue(func() map[string]*ast.Term {
+	names := map[string]*ast.Term{}
+	seen := map[reflect.Type]bool{}
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map {
+			t = t.Elem()
+		}
+		if t.Kind() != reflect.Struct || seen[t] {
+			return
+		}
+		seen[t] = true
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" && !f.Anonymous {
+				name = f.Name
+			}
+			// A name with a quote or a backslash is never written bare: key reads it the long way.
+			if name != "" && !strings.ContainsAny(name, `"\`) && utf8.ValidString(name) {
+				names[name] = ast.InternedTerm(name)
+			}
+			walk(f.Type)
+		}
+	}
+	walk(reflect.TypeFor[Input]())
+	return names
+})
 
 // str reads a string; one with escapes or invalid UTF-8 (rare in a pod) is left to encoding/json.
 func (p *jsonParser) str() (string, error) {
