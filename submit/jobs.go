@@ -106,6 +106,9 @@ func (s *Submitter) StartJobRun(ctx context.Context, req *StartJobRunRequest) (*
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkPodSecurity(ctx, vc.Namespace, opts.PodTemplates); err != nil {
+		return nil, err
+	}
 	run := plan.JobRun.DeepCopy()
 	run.CreationTimestamp = metav1.Time{}
 	sub := &Submission{

@@ -256,3 +256,61 @@ func (b *builder) executorTemplateVolume() (*corev1.Volume, *corev1.VolumeMount)
 		}}},
 		&corev1.VolumeMount{Name: podTemplateVolume, MountPath: podTemplateMountPath}
 }
+
+// checkPodSecurity refuses templates that the Pod Security level the namespace enforces (its
+// pod-security.kubernetes.io/enforce label) refuses in every pod built on them, whatever Spark adds:
+// baseline's (and so restricted's) host namespaces, privileged containers and host ports. A refused
+// executor would be created again and again by its driver. Other Pod Security rules are left to admission.
+// Without the label, or when the namespace cannot be read, nothing is checked here.
+func (s *Submitter) checkPodSecurity(ctx context.Context, namespace string, templates *v1alpha1.PodTemplates) error {
+	if templates == nil || s.opts.Directory == nil {
+		return nil
+	}
+	var ns corev1.Namespace
+	if err := s.opts.Directory.Get(ctx, client.ObjectKey{Name: namespace}, &ns); err != nil {
+		return nil
+	}
+	level := ns.Labels["pod-security.kubernetes.io/enforce"]
+	if level != "baseline" && level != "restricted" {
+		return nil
+	}
+	for _, role := range []string{"driver", "executor"} {
+		content := templates.Driver
+		if role == "executor" {
+			content = templates.Executor
+		}
+		pod, err := podtemplate.Parse([]byte(content))
+		if content == "" || err != nil {
+			continue // NewPlan has refused what does not parse
+		}
+		if why := baselineViolation(pod); why != "" {
+			return invalidf("%s: namespace %s enforces Pod Security %q, which forbids %s", podTemplateProperty(role), namespace, level, why)
+		}
+	}
+	return nil
+}
+
+// baselineViolation names the first thing in pod that Pod Security's baseline level forbids among host
+// namespaces, privileged containers and host ports; "" when there is none.
+func baselineViolation(pod *corev1.Pod) string {
+	spec := pod.Spec
+	switch {
+	case spec.HostNetwork:
+		return "hostNetwork"
+	case spec.HostPID:
+		return "hostPID"
+	case spec.HostIPC:
+		return "hostIPC"
+	}
+	for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+		if sc := c.SecurityContext; sc != nil && sc.Privileged != nil && *sc.Privileged {
+			return "the privileged container " + c.Name
+		}
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				return fmt.Sprintf("host port %d of container %s", p.HostPort, c.Name)
+			}
+		}
+	}
+	return ""
+}

@@ -277,3 +277,56 @@ func TestPodTemplatesRefusedBeforeTheyStrand(t *testing.T) {
 		})
 	}
 }
+
+// TestPodTemplatesAndPodSecurity: a template that the namespace's enforced Pod Security level refuses in
+// every pod built on it is refused at submission; other levels and safe templates pass.
+func TestPodTemplatesAndPodSecurity(t *testing.T) {
+	const hostNetwork = "spec:\n  hostNetwork: true\n  containers:\n  - name: spark-kubernetes-executor\n"
+	const privileged = "spec:\n  containers:\n  - name: debug\n    image: apache/spark:3.5.3\n    securityContext: {privileged: true}\n  - name: spark-kubernetes-executor\n"
+	cases := map[string]struct {
+		level, template, wantErr string
+	}{
+		"baseline: host network":     {level: "baseline", template: hostNetwork, wantErr: `enforces Pod Security "baseline", which forbids hostNetwork`},
+		"restricted: privileged":     {level: "restricted", template: privileged, wantErr: "forbids the privileged container debug"},
+		"privileged: host network":   {level: "privileged", template: hostNetwork},
+		"no level: host network":     {template: hostNetwork},
+		"baseline: a plain template": {level: "baseline", template: executorTemplate},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			c, s, vc := newCluster(t)
+			ctx := context.Background()
+			var ns corev1.Namespace
+			if err := c.Get(ctx, client.ObjectKey{Name: "sales"}, &ns); err != nil {
+				t.Fatal(err)
+			}
+			if tc.level != "" {
+				ns.Labels["pod-security.kubernetes.io/enforce"] = tc.level
+				if err := c.Update(ctx, &ns); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := c.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "sales", Name: "t"}, Data: map[string]string{"pod.yaml": tc.template}}); err != nil {
+				t.Fatal(err)
+			}
+			var obj v1alpha1.VirtualCluster
+			if err := c.Get(ctx, client.ObjectKey{Namespace: "sales", Name: vc.ID}, &obj); err != nil {
+				t.Fatal(err)
+			}
+			obj.Spec.Policy.AllowedImages = []string{"apache/spark:*", "public.ecr.aws/aws-observability/*"}
+			if err := c.Update(ctx, &obj); err != nil {
+				t.Fatal(err)
+			}
+			req := makeRequest().VC(vc.ID).Classification("spark-defaults", map[string]string{"spark.kubernetes.executor.podTemplateFile": "configmap://t"}).Obj()
+			_, err := s.StartJobRun(ctx, req)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.wantErr != "" && (!IsValidation(err) || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "spark.kubernetes.executor.podTemplateFile")):
+				t.Fatalf("err = %v, want a validation error naming the property and saying %q", err, tc.wantErr)
+			case tc.wantErr != "" && objectsIn(t, c, "sales")["JobRun"] != 0:
+				t.Error("a refused run was created")
+			}
+		})
+	}
+}
