@@ -244,7 +244,8 @@ func (r *Report) schedSection(b *strings.Builder) {
 	s := r.Scale
 	fmt.Fprintf(b, "## Scheduling\n\n"+
 		"%d repetitions, interleaved: %d running drivers with %d executors each, the executors created while kube-scheduler is "+
-		"paused (SIGSTOP); the rate is executors bound per second from its resumption to the last binding. "+
+		"paused (SIGSTOP); the rate is executors bound per second from its resumption to the last binding (kube-scheduler's client "+
+		"is not rate limited here, 5,000 QPS: at 200, the limit on its bindings and Events set the rate whatever the placement). "+
 		"The executors carry sparkplace's placement as admitted in the burst; *no zone rule* drops its zone requirement; "+
 		"*EMR pod affinity* replaces it with EMR on EKS's recipe (a required pod affinity to the driver, topology key zone).\n\n",
 		s.SchedReps, s.SchedDrivers, s.SchedExecutors)

@@ -36,6 +36,8 @@ type Options struct {
 	Detached bool
 	// Logf reports progress, e.g. t.Logf or log.Printf. Defaults to discarding.
 	Logf func(format string, args ...any)
+	// SchedulerQPS is kube-scheduler's client rate limit (its burst twice that). Defaults to 200.
+	SchedulerQPS int
 }
 
 // ControlPlane is a running local control plane.
@@ -228,6 +230,10 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
+	schedulerQPS := cp.opts.SchedulerQPS
+	if schedulerQPS <= 0 {
+		schedulerQPS = 200
+	}
 	cp.SchedulerMetricsURL = "https://127.0.0.1:" + strconv.Itoa(ports[3]) + "/metrics"
 	if _, err := cp.StartProcess("kube-scheduler", filepath.Join(cp.binDir, "kube-scheduler"), []string{
 		"--kubeconfig=" + cp.Kubeconfig, "--leader-elect=false",
@@ -235,7 +241,7 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
 		// Every binding is an API call: at the default 50 QPS the scheduler, not the webhook, would set the pace
 		// of the scale tests.
-		"--kube-api-qps=200", "--kube-api-burst=400",
+		"--kube-api-qps=" + strconv.Itoa(schedulerQPS), "--kube-api-burst=" + strconv.Itoa(2*schedulerQPS),
 	}, nil); err != nil {
 		return nil, err
 	}
