@@ -1,8 +1,7 @@
 package placement
 
 import (
-	"encoding/json"
-
+	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 )
 
@@ -24,7 +23,9 @@ func Annotate(pod *corev1.Pod, e Explanation) bool {
 	if e.Rules == nil {
 		e.Rules = []string{}
 	}
-	raw, err := json.Marshal(e)
+	// goccy/go-json (in the build through OPA) writes what encoding/json writes, escapes included
+	// (TestExplanationJSONMatchesEncodingJSON), in a fraction of the time: this runs on every admission.
+	raw, err := gojson.Marshal(e)
 	if err != nil { // Explanation holds only strings and slices of them: Marshal cannot fail.
 		return false
 	}
