@@ -75,6 +75,7 @@ func TestSweep(t *testing.T) {
 	cases := map[string]struct {
 		mode            policies.ZoneMode
 		scope           []string // namespaces the webhook serves; nil: all
+		scopeErr        error    // reading the scope fails
 		pods            []*corev1.Pod
 		wantCalls       []string
 		wantRelaxed     map[string]string // app -> reason
@@ -133,6 +134,13 @@ func TestSweep(t *testing.T) {
 			wantRelaxed: map[string]string{"app-a": ""},
 			wantPending: map[string]float64{ReasonZone: 0, ReasonCapacity: 0},
 		},
+		"while the webhook cannot tell which namespaces it serves, it touches nothing": {
+			mode:        policies.ZoneBounded,
+			scopeErr:    errors.New(`mutatingwebhookconfigurations "sparkplace" is forbidden`),
+			pods:        []*corev1.Pod{withStrictness(executor("app-a", "a-exec-3", time.Hour, true), "bounded-2m")},
+			wantRelaxed: map[string]string{"app-a": ""},
+			wantPending: map[string]float64{ReasonZone: 0, ReasonCapacity: 0},
+		},
 		"executors without a zone pin wait on capacity, which relaxing cannot help": {
 			mode:        policies.ZoneBounded,
 			pods:        []*corev1.Pod{executor("app-a", "a-exec-3", time.Hour, false)},
@@ -147,8 +155,11 @@ func TestSweep(t *testing.T) {
 			pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p"}, []string{"reason"})
 			relaxations := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"})
 			var scope func(context.Context) (func(string) bool, error)
-			if tc.scope != nil {
+			if tc.scope != nil || tc.scopeErr != nil {
 				scope = func(context.Context) (func(string) bool, error) {
+					if tc.scopeErr != nil {
+						return nil, tc.scopeErr
+					}
 					return func(ns string) bool { return slices.Contains(tc.scope, ns) }, nil
 				}
 			}
@@ -177,26 +188,5 @@ func TestSweep(t *testing.T) {
 				t.Errorf("relaxations = %v, want %v", got, tc.wantRelaxations)
 			}
 		})
-	}
-}
-
-func TestSweepSkipsWhenTheScopeIsUnknown(t *testing.T) {
-	stranded := withStrictness(executor("app-a", "a-exec-3", time.Hour, true), "bounded-2m")
-	rec := &recorder{}
-	pending := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p"}, []string{"reason"})
-	r := New(Options{
-		State: cluster.FromObjects([]*corev1.Pod{stranded}, nil, nil), Client: rec, Pending: pending,
-		Relaxations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"}),
-		Now:         func() time.Time { return now },
-		Zone: func() policies.ZoneConfig {
-			return policies.ZoneConfig{TopologyKey: zoneKey, Mode: policies.ZoneBounded}
-		},
-		Scope: func(context.Context) (func(string) bool, error) {
-			return nil, errors.New(`mutatingwebhookconfigurations "sparkplace" is forbidden`)
-		},
-	})
-	r.Sweep(context.Background())
-	if len(rec.calls) != 0 {
-		t.Errorf("calls %v; want none while the webhook cannot tell which namespaces it serves", rec.calls)
 	}
 }
