@@ -39,8 +39,8 @@ type Options struct {
 	// Zone returns the zone configuration in effect (it changes with policy reloads).
 	Zone func() policies.ZoneConfig
 	// Scope returns, once per sweep, which namespaces are this webhook's to sweep: those its webhook
-	// configuration sends to it. Nil sweeps every namespace. An error skips the sweep: a webhook never deletes
-	// pods it cannot show it placed.
+	// configuration sends to it. Nil sweeps every namespace. On an error nothing is relaxed (a webhook never
+	// deletes pods it cannot show it placed), and the pending executors of every namespace are counted.
 	Scope func(context.Context) (func(namespace string) bool, error)
 	// Pending is sparkplace_executors_pending_placement{reason}; Relaxations is
 	// sparkplace_placement_relaxations_total{reason}.
@@ -86,12 +86,14 @@ func (r *Relaxer) interval() time.Duration {
 // Sweep counts the pending executors and relaxes the applications whose executors waited on their zone pin
 // past the bound.
 func (r *Relaxer) Sweep(ctx context.Context) {
-	inScope := func(string) bool { return true }
+	inScope, relaxing := func(string) bool { return true }, true
 	if r.o.Scope != nil {
-		var err error
-		if inScope, err = r.o.Scope(ctx); err != nil {
-			r.o.Log.Error(err, "reading which namespaces this webhook serves; not sweeping until it can")
-			return
+		if served, err := r.o.Scope(ctx); err != nil {
+			// Still counted, in every namespace, so that the stranded-executors alert can fire.
+			r.o.Log.Error(err, "reading which namespaces this webhook serves; relaxing nothing until it can")
+			relaxing = false
+		} else {
+			inScope = served
 		}
 	}
 	zone := r.o.Zone()
@@ -118,6 +120,9 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 	}
 	for reason, n := range counts {
 		r.o.Pending.WithLabelValues(reason).Set(float64(n))
+	}
+	if !relaxing {
+		return
 	}
 	r.o.State.ForgetRelaxed(forgetAfter)
 	for _, a := range apps {

@@ -134,12 +134,12 @@ func TestSweep(t *testing.T) {
 			wantRelaxed: map[string]string{"app-a": ""},
 			wantPending: map[string]float64{ReasonZone: 0, ReasonCapacity: 0},
 		},
-		"while the webhook cannot tell which namespaces it serves, it touches nothing": {
+		"while the webhook cannot tell which namespaces it serves, it relaxes nothing and counts every namespace": {
 			mode:        policies.ZoneBounded,
 			scopeErr:    errors.New(`mutatingwebhookconfigurations "sparkplace" is forbidden`),
 			pods:        []*corev1.Pod{withStrictness(executor("app-a", "a-exec-3", time.Hour, true), "bounded-2m")},
 			wantRelaxed: map[string]string{"app-a": ""},
-			wantPending: map[string]float64{ReasonZone: 0, ReasonCapacity: 0},
+			wantPending: map[string]float64{ReasonZone: 1, ReasonCapacity: 0},
 		},
 		"executors without a zone pin wait on capacity, which relaxing cannot help": {
 			mode:        policies.ZoneBounded,
