@@ -70,7 +70,11 @@ func serve(t testing.TB, wh http.Handler, body []byte) *admissionv1.AdmissionRes
 //     cluster mode);
 //   - executor-hit/nvme: client-mode executors under the nvme profile (hostPath local dirs, the chown init
 //     container: the largest patch);
-//   - executor-miss: the first executor of a new application each time: a full policy evaluation;
+//   - executor-miss: the first executor of a new application each time, through an engine without a decision
+//     cache (policies.Options.CacheSize -1): a full policy evaluation on every admission, whatever the
+//     decision's key holds (were executor decisions keyed without the application id, a new application's
+//     first executor would be a hit). Only what is remembered per decision key beside the engine (the
+//     guardrail check, the zone term's feasibility: cluster.State.Remember) may be reused across applications;
 //   - driver: a new application's driver each time (new app id, name and labels): the policy's decision for
 //     a driver reads nothing that tells applications apart, so drivers of one shape share a cached decision
 //     (see policies.readInputPaths), while the zone choice is made afresh for each;
@@ -87,6 +91,8 @@ func BenchmarkAdmission(b *testing.B) {
 	// which the live server does not pay.
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	placer := newTestPlacer(b, policies.Options{})
+	// The miss case's engine never holds a decision: every admission evaluates the bundle.
+	uncached := newTestPlacer(b, policies.Options{CacheSize: -1})
 	// A new application for every pod of the miss and driver cases, across the benchmark's rounds too (the
 	// framework runs each case with growing b.N, and the cache outlives a round).
 	apps := 1
@@ -103,7 +109,7 @@ func BenchmarkAdmission(b *testing.B) {
 		{"executor-hit/client-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, 0, i+2) }},
 		{"executor-hit/cluster-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clusterMode, 0, i+2) }},
 		{"executor-hit/nvme", placer, func(i int) *corev1.Pod { return withProfile(sparkExecutor(b, clientMode, 0, i+2), "nvme") }},
-		{"executor-miss", placer, func(int) *corev1.Pod { return sparkExecutor(b, clientMode, newApp(), 1) }},
+		{"executor-miss", uncached, func(int) *corev1.Pod { return sparkExecutor(b, clientMode, newApp(), 1) }},
 		{"driver", placer, func(int) *corev1.Pod { return sparkDriver(b, newApp()) }},
 		// The driver's zone choice at scale: 5,000 nodes and 1,000 Spark pods in the capacity index, and
 		// reservations that expire at once, so every admission computes a fresh choice (as every new
