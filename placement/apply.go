@@ -222,6 +222,11 @@ func requirementState(terms []corev1.NodeSelectorTerm, req corev1.NodeSelectorRe
 
 func (a *applier) podAffinity(want []corev1.PodAffinityTerm) {
 	for _, term := range want {
+		term, problem := resolveAffinityTerm(a.pod.Labels, term)
+		if problem != "" {
+			a.respect("pod affinity with topologyKey %s not added: %s", term.TopologyKey, problem)
+			continue
+		}
 		spec := &a.pod.Spec
 		var have []corev1.PodAffinityTerm
 		if spec.Affinity != nil && spec.Affinity.PodAffinity != nil {
@@ -279,6 +284,11 @@ func (a *applier) preferredNodeAffinity(want []corev1.PreferredSchedulingTerm) {
 func (a *applier) preferredPodAffinity(want []corev1.WeightedPodAffinityTerm) {
 	spec := &a.pod.Spec
 	for _, term := range want {
+		var problem string
+		if term.PodAffinityTerm, problem = resolveAffinityTerm(a.pod.Labels, term.PodAffinityTerm); problem != "" {
+			a.respect("preferred pod affinity with topologyKey %s not added: %s", term.PodAffinityTerm.TopologyKey, problem)
+			continue
+		}
 		var have []corev1.WeightedPodAffinityTerm
 		if spec.Affinity != nil && spec.Affinity.PodAffinity != nil {
 			have = spec.Affinity.PodAffinity.PreferredDuringSchedulingIgnoredDuringExecution
@@ -315,6 +325,11 @@ func preferenceString(t corev1.PreferredSchedulingTerm) string {
 func (a *applier) topologySpread(want []corev1.TopologySpreadConstraint) {
 	spec := &a.pod.Spec
 	for _, c := range want {
+		c, problem := resolveSpread(a.pod.Labels, c)
+		if problem != "" {
+			a.respect("topology spread constraint on %s not added: %s", c.TopologyKey, problem)
+			continue
+		}
 		if slices.ContainsFunc(spec.TopologySpreadConstraints, func(h corev1.TopologySpreadConstraint) bool { return equality.Semantic.DeepEqual(h, c) }) {
 			continue
 		}

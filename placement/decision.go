@@ -18,7 +18,12 @@ type Decision struct {
 	// it has none). A requirement on a key the user already constrains is respected instead.
 	NodeAffinity []corev1.NodeSelectorRequirement `json:"nodeAffinity,omitempty"`
 	// PodAffinity terms are added as required pod affinity, unless an equal term is present or the user set a
-	// required term with the same topology key.
+	// required term with the same topology key. In PodAffinity, PreferredPodAffinity and
+	// TopologySpreadConstraints, matchLabelKeys (and mismatchLabelKeys) select by the pod's own label values
+	// as in the Kubernetes API, so a decision can say "this application's pods" without naming the
+	// application: Apply resolves them from the pod's labels into the labelSelector (K=value in matchLabels,
+	// K notin (value) in matchExpressions). A term with a key the pod does not carry is not added (the API
+	// server would ignore the key and widen the term to every value's pods). See labelkeys.go.
 	PodAffinity []corev1.PodAffinityTerm `json:"podAffinity,omitempty"`
 	// PreferredNodeAffinity terms are added as preferred node affinity, unless an equal term is present. A
 	// term on a key the user already constrains (nodeSelector, required or preferred node affinity) is

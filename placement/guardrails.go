@@ -99,19 +99,17 @@ func (g Guardrails) Validate(d *Decision) error {
 		}
 	}
 	for i, c := range d.TopologySpreadConstraints {
-		checkSpread(&vs, fmt.Sprintf("topologySpreadConstraints[%d]", i), c)
+		field := fmt.Sprintf("topologySpreadConstraints[%d]", i)
+		checkSpread(&vs, field, c)
+		checkLabelKeys(&vs, field, c.LabelSelector, c.MatchLabelKeys, nil)
 	}
 	for i, t := range d.PodAffinity {
-		if t.TopologyKey == "" {
-			vs.add(fmt.Sprintf("podAffinity[%d].topologyKey", i), "a pod affinity term needs a topologyKey")
-		}
+		checkAffinityTerm(&vs, fmt.Sprintf("podAffinity[%d]", i), t)
 	}
 	for i, t := range d.PreferredPodAffinity {
 		field := fmt.Sprintf("preferredPodAffinity[%d]", i)
 		checkWeight(&vs, field, t.Weight)
-		if t.PodAffinityTerm.TopologyKey == "" {
-			vs.add(field+".podAffinityTerm.topologyKey", "a pod affinity term needs a topologyKey")
-		}
+		checkAffinityTerm(&vs, field+".podAffinityTerm", t.PodAffinityTerm)
 	}
 	g.checkLocalDirs(&vs, d.LocalDirs)
 	for _, c := range d.InitContainers {
@@ -201,6 +199,13 @@ func checkRequirement(vs *violations, field string, req corev1.NodeSelectorRequi
 	}
 }
 
+func checkAffinityTerm(vs *violations, field string, t corev1.PodAffinityTerm) {
+	if t.TopologyKey == "" {
+		vs.add(field+".topologyKey", "a pod affinity term needs a topologyKey")
+	}
+	checkLabelKeys(vs, field, t.LabelSelector, t.MatchLabelKeys, t.MismatchLabelKeys)
+}
+
 func checkWeight(vs *violations, field string, weight int32) {
 	if weight < 1 || weight > 100 {
 		vs.add(field+".weight", "weight %d is outside 1-100", weight)
@@ -219,7 +224,7 @@ func checkSpread(vs *violations, field string, c corev1.TopologySpreadConstraint
 	if c.WhenUnsatisfiable != corev1.ScheduleAnyway {
 		vs.add(field+".whenUnsatisfiable", "%q: only %s is allowed, a spread must never keep a pod Pending", c.WhenUnsatisfiable, corev1.ScheduleAnyway)
 	}
-	if c.LabelSelector == nil || len(c.LabelSelector.MatchLabels)+len(c.LabelSelector.MatchExpressions) == 0 {
+	if c.LabelSelector == nil || len(c.LabelSelector.MatchLabels)+len(c.LabelSelector.MatchExpressions)+len(c.MatchLabelKeys) == 0 {
 		vs.add(field+".labelSelector", "a labelSelector naming the pods to spread is required")
 	}
 }

@@ -259,6 +259,43 @@ func TestGuardrailsValidate(t *testing.T) {
 			decision:  &Decision{PreferredPodAffinity: []corev1.WeightedPodAffinityTerm{{Weight: 0}}},
 			wantField: "preferredPodAffinity[0].weight",
 		},
+
+		// matchLabelKeys as the API server accepts them.
+		"the application's driver and executors by matchLabelKeys": {
+			decision: &Decision{PodAffinity: []corev1.PodAffinityTerm{appDriverTerm()}, TopologySpreadConstraints: []corev1.TopologySpreadConstraint{appPoolSpread()}},
+		},
+		"matchLabelKeys without a labelSelector": {
+			decision: &Decision{PodAffinity: []corev1.PodAffinityTerm{func() corev1.PodAffinityTerm {
+				t := appDriverTerm()
+				t.LabelSelector = nil
+				return t
+			}()}},
+			wantField: "podAffinity[0].labelSelector", wantErr: "need a labelSelector",
+		},
+		"matchLabelKeys key that is no label key": {
+			decision: &Decision{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{func() corev1.TopologySpreadConstraint {
+				c := appPoolSpread()
+				c.MatchLabelKeys = []string{"spark app"}
+				return c
+			}()}},
+			wantField: "topologySpreadConstraints[0].matchLabelKeys[0]", wantErr: `"spark app"`,
+		},
+		"matchLabelKeys key in the labelSelector too": {
+			decision: &Decision{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{func() corev1.TopologySpreadConstraint {
+				c := appPoolSpread()
+				c.LabelSelector.MatchLabels[appSelector] = "spark-8e3b5f0d2c4a4b6e9f1a7c3d5e2b4a6c"
+				return c
+			}()}},
+			wantField: "topologySpreadConstraints[0].matchLabelKeys[0]", wantErr: "is in the labelSelector too",
+		},
+		"key in matchLabelKeys and mismatchLabelKeys": {
+			decision: &Decision{PreferredPodAffinity: []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: func() corev1.PodAffinityTerm {
+				t := appDriverTerm()
+				t.MismatchLabelKeys = t.MatchLabelKeys
+				return t
+			}()}}},
+			wantField: "preferredPodAffinity[0].podAffinityTerm.matchLabelKeys[0]", wantErr: "is in mismatchLabelKeys too",
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

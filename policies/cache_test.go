@@ -33,8 +33,9 @@ func TestInputJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// TestDecisionCacheIsBounded fills the cache past its capacity with the decisions of distinct applications
-// (NVMe executors, the largest decisions of the bundle) and measures the heap each entry holds. The cache
+// TestDecisionCacheIsBounded fills the cache past its capacity with distinct decisions (NVMe executors, the
+// largest decisions of the bundle, each in a namespace of its own: executors of two applications in one
+// namespace and zone share one) and measures the heap each entry holds. The cache
 // never holds more than its capacity; the figure goes into the README (`go test ./policies -run
 // DecisionCacheIsBounded -v`).
 func TestDecisionCacheIsBounded(t *testing.T) {
@@ -45,6 +46,8 @@ func TestDecisionCacheIsBounded(t *testing.T) {
 		in := benchInput()
 		in.App.ID = fmt.Sprintf("spark-%032x", app)
 		in.Pod.Labels["spark-app-selector"] = in.App.ID
+		in.Namespace.Name = fmt.Sprintf("team-%d", app)
+		in.Pod.Namespace = in.Namespace.Name
 		if _, err := e.Decide(ctx, in); err != nil {
 			t.Fatal(err)
 		}

@@ -29,7 +29,7 @@ func makeInput(role string) *inputBuilder {
 	b := &inputBuilder{in: Input{
 		Operation: "CREATE",
 		Role:      role,
-		App:       App{ID: appID, Name: "pi", SparkVersion: "3.5.3"},
+		App:       App{ID: appID, HasID: true, Name: "pi", SparkVersion: "3.5.3"},
 		Namespace: Namespace{Name: "spark-jobs"},
 	}}
 	b.in.Pod.Labels = map[string]string{
@@ -53,7 +53,7 @@ func (b *inputBuilder) namespaceProfile(p string) *inputBuilder {
 }
 
 func (b *inputBuilder) driverZone(zone string) *inputBuilder {
-	b.in.Driver.NodeName, b.in.Driver.Zone = "node-1", zone
+	b.in.Driver.NodeName, b.in.Driver.Scheduled, b.in.Driver.Zone = "node-1", true, zone
 	b.in.Zone = Zone{Value: zone, Source: "driver"}
 	return b
 }
@@ -81,8 +81,9 @@ var (
 	fargateToleration   = corev1.Toleration{Key: "eks.amazonaws.com/compute-type", Operator: "Equal", Value: "fargate", Effect: "NoSchedule"}
 	zoneA               = []corev1.NodeSelectorRequirement{{Key: "topology.kubernetes.io/zone", Operator: "In", Values: []string{"us-east-1a"}}}
 	driverAffinity      = []corev1.PodAffinityTerm{{
-		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": appID, "spark-role": "driver"}},
-		TopologyKey:   "topology.kubernetes.io/zone",
+		LabelSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"spark-role": "driver"}},
+		MatchLabelKeys: []string{"spark-app-selector"},
+		TopologyKey:    "topology.kubernetes.io/zone",
 	}}
 )
 
@@ -91,7 +92,8 @@ var (
 	driverProtection = map[string]string{"cluster-autoscaler.kubernetes.io/safe-to-evict": "false", "karpenter.sh/do-not-disrupt": "true"}
 	poolSpread       = []corev1.TopologySpreadConstraint{{
 		MaxSkew: 1, TopologyKey: "node.kubernetes.io/instance-type", WhenUnsatisfiable: corev1.ScheduleAnyway,
-		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": appID, "spark-role": "executor"}},
+		LabelSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"spark-role": "executor"}},
+		MatchLabelKeys: []string{"spark-app-selector"},
 	}}
 )
 

@@ -39,6 +39,11 @@ type ZoneChoice struct {
 type App struct {
 	// ID is the spark-app-selector label, e.g. spark-0123456789abcdef0123456789abcdef.
 	ID string `json:"id"`
+	// HasID is true when ID is not empty. A rule that only needs to know whether the pod names its
+	// application (to select the application's pods with matchLabelKeys, see placement.Decision) reads this,
+	// not ID: a decision that reads ID is cached per application, one that does not is shared by the
+	// executors of every application of one shape.
+	HasID bool `json:"hasID"`
 	// Name is the spark-app-name label (Spark >= 3.3); empty before.
 	Name string `json:"name,omitempty"`
 	// SparkVersion is the spark-version label (Spark >= 3.3); empty before.
@@ -67,6 +72,10 @@ type Driver struct {
 	Role string `json:"role,omitempty"`
 	// NodeName is the node the driver is bound to; empty while it is unscheduled.
 	NodeName string `json:"nodeName,omitempty"`
+	// Scheduled is true when NodeName is not empty. A rule that only needs to know whether the driver is
+	// bound reads this, not NodeName (or Name), so that executors whose drivers run on different nodes of one
+	// zone share a cached decision.
+	Scheduled bool `json:"scheduled"`
 	// Zone is the node's label named by config zone.topologyKey; empty when the node or the label is unknown.
 	Zone string `json:"zone,omitempty"`
 }

@@ -38,8 +38,10 @@ func pathList(p *inputPaths) []string {
 
 // TestDefaultBundleKeyPaths: what the default bundle's decision depends on, per role. Drivers: nothing that
 // tells one application from another (no app id or name, no label but the profile's), so the drivers of
-// applications of one shape share a decision. Executors: their application (pod affinity and spread terms
-// name it) and their driver.
+// applications of one shape share a decision. Executors: whether their driver was found, is a Spark driver and
+// is scheduled, and whether the pod names its application, but neither the app id nor the driver's name or
+// node (the pod affinity and spread terms select the application's pods with matchLabelKeys), so the
+// executors of applications of one shape in one zone share a decision.
 func TestDefaultBundleKeyPaths(t *testing.T) {
 	keys := newEngine(t, Options{}).Current().keys
 	common := []string{
@@ -55,7 +57,7 @@ func TestDefaultBundleKeyPaths(t *testing.T) {
 			"input.pod.spec.nodeSelector[topology.kubernetes.io/zone]",
 			"input.zoneChoice.reason", "input.zoneChoice.zone"),
 		"executor": append(slices.Clone(common),
-			"input.app.id", "input.driver",
+			"input.app.hasID", "input.driver.found", "input.driver.role", "input.driver.scheduled",
 			"input.zone.relaxed", "input.zone.source", "input.zone.unschedulable", "input.zone.value"),
 	}
 	for role, w := range want {

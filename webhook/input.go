@@ -93,6 +93,7 @@ func buildInput(pod *corev1.Pod, role, operation string, ns policies.Namespace, 
 		Role:      role,
 		App: policies.App{
 			ID:           pod.Labels[LabelAppID],
+			HasID:        pod.Labels[LabelAppID] != "",
 			Name:         pod.Labels[LabelApp],
 			SparkVersion: pod.Labels[LabelVer],
 		},

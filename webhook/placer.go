@@ -163,7 +163,7 @@ func (p *Placer) executorFacts(ctx context.Context, namespace string, pod *corev
 		return policies.Driver{}, policies.Zone{}, err
 	}
 	app := pod.Labels[LabelAppID]
-	driver := policies.Driver{Found: d.Found(), Name: d.Name, Role: d.Role, NodeName: d.NodeName}
+	driver := policies.Driver{Found: d.Found(), Name: d.Name, Role: d.Role, NodeName: d.NodeName, Scheduled: d.NodeName != ""}
 	zone := policies.Zone{Relaxed: p.Cluster.Relaxed(namespace, app)}
 	switch {
 	case d.NodeName != "":
@@ -205,9 +205,11 @@ func (p *Placer) unmeetable(pod *corev1.Pod, d *placement.Decision, key string) 
 	return p.Cluster.Schedulable(schedulingView(pod, without))
 }
 
-// schedulingView is the pod's scheduling constraints with d applied, on a copy.
+// schedulingView is the pod's scheduling constraints with d applied, on a copy. It has the pod's labels: a
+// pod affinity term of d that selects by matchLabelKeys is added only when the pod has the label.
 func schedulingView(pod *corev1.Pod, d *placement.Decision) *corev1.Pod {
 	v := &corev1.Pod{}
+	v.Labels = maps.Clone(pod.Labels)
 	v.Spec.NodeSelector = maps.Clone(pod.Spec.NodeSelector)
 	v.Spec.Tolerations = slices.Clone(pod.Spec.Tolerations)
 	if pod.Spec.Affinity != nil {

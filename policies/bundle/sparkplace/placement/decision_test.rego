@@ -13,7 +13,7 @@ spark_pod(role, labels) := {
 driver_input(profile) := {
 	"operation": "CREATE",
 	"role": "driver",
-	"app": {"id": "spark-0123456789abcdef0123456789abcdef"},
+	"app": {"id": "spark-0123456789abcdef0123456789abcdef", "hasID": true},
 	"namespace": {"name": "spark-jobs"},
 	"driver": {"found": false},
 	"pod": spark_pod("driver", {"sparkplace.io/profile": profile}),
@@ -23,7 +23,7 @@ driver_input(profile) := {
 executor_input(profile, zone) := {
 	"operation": "CREATE",
 	"role": "executor",
-	"app": {"id": "spark-0123456789abcdef0123456789abcdef"},
+	"app": {"id": "spark-0123456789abcdef0123456789abcdef", "hasID": true},
 	"namespace": {"name": "spark-jobs"},
 	"driver": object.union({"found": true, "name": "job-driver", "role": "driver"}, driver_node(zone)),
 	"zone": zone_of(zone),
@@ -38,7 +38,7 @@ unlabelled_driver(namespace_labels) := object.union(
 
 driver_node(zone) := {} if zone == ""
 
-driver_node(zone) := {"zone": zone, "nodeName": "node-a"} if zone != ""
+driver_node(zone) := {"zone": zone, "nodeName": "node-a", "scheduled": true} if zone != ""
 
 zone_of(zone) := {} if zone == ""
 
@@ -64,7 +64,8 @@ test_spot_executor_decision if {
 		"labels": {"sparkplace.io/zone-strictness": "bounded-2m"},
 		"topologySpreadConstraints": [{
 			"maxSkew": 1, "topologyKey": "node.kubernetes.io/instance-type", "whenUnsatisfiable": "ScheduleAnyway",
-			"labelSelector": {"matchLabels": {"spark-app-selector": "spark-0123456789abcdef0123456789abcdef", "spark-role": "executor"}},
+			"labelSelector": {"matchLabels": {"spark-role": "executor"}},
+			"matchLabelKeys": ["spark-app-selector"],
 		}],
 		"rules": ["capacity.executor-spot", "isolation.spark-nodes", "spot.executors-spread-over-pools", "zone.executor-follows-driver"],
 	} with input as executor_input("spot", "us-east-1a")

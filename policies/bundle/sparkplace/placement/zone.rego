@@ -91,16 +91,24 @@ rules contains "zone.executors-stay-together" if {
 	zone_required
 }
 
+# The zone terms name "this application's pods" with matchLabelKeys: placement fills in the value of the pod's
+# own spark-app-selector label when it applies the decision (the pod gets the same explicit matchLabels as
+# if the term named the id). The decision reads no app id, driver name or node name, so the executors of
+# every application in one zone share it (one cache entry). input.app.hasID guards each term: without the
+# label, the term would select the pods of every application (placement would drop it, see
+# placement.Decision; the policy does not ask for it).
+
 # Without a known zone: while the driver is not yet scheduled (the webhook's cache lags), a pod affinity to
 # it lets the scheduler put the executor wherever the driver lands.
 driver_term := {
-	"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "driver"}},
+	"labelSelector": {"matchLabels": {"spark-role": "driver"}},
+	"matchLabelKeys": ["spark-app-selector"],
 	"topologyKey": zone_key,
 } if {
 	not zone_value
 	input.driver.role == "driver"
-	object.get(input.driver, "nodeName", "") == ""
-	input.app.id != ""
+	not input.driver.scheduled
+	input.app.hasID
 }
 
 # METADATA
@@ -110,12 +118,13 @@ driver_term := {
 #   executors. The scheduler lets the first one go to any node with the label (it matches its own term), and
 #   every later one follows it; once one is bound the webhook pins the rest to its zone by node affinity.
 executors_term := {
-	"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "executor"}},
+	"labelSelector": {"matchLabels": {"spark-role": "executor"}},
+	"matchLabelKeys": ["spark-app-selector"],
 	"topologyKey": zone_key,
 } if {
 	not zone_value
 	not input.driver.found
-	input.app.id != ""
+	input.app.hasID
 }
 
 zone_term := driver_term
@@ -237,18 +246,18 @@ notes contains sprintf("no schedulable node with %s=%s can take this executor no
 # title: zone.driver-zone-unknown
 # description: |-
 #   The driver runs on a node without the topology label (bare metal, kubeadm): there is no zone to follow.
+#   The note does not name the node (policy eval -o explain does): a decision naming it would be cached per
+#   node, not shared by the executors of every driver without a zone.
 rules contains "zone.driver-zone-unknown" if {
 	input.role == "executor"
-	input.driver.nodeName
+	input.driver.scheduled == true
 	zone_executor
 	not zone_value
-	input.driver.nodeName != ""
 }
 
-notes contains sprintf("the driver's node %s has no label %s: executors are not pinned to a zone", [input.driver.nodeName, zone_key]) if {
+notes contains sprintf("the driver's node has no label %s: executors are not pinned to a zone", [zone_key]) if {
 	input.role == "executor"
-	input.driver.nodeName
+	input.driver.scheduled == true
 	zone_executor
 	not zone_value
-	input.driver.nodeName != ""
 }

@@ -10,7 +10,8 @@ test_executor_follows_known_driver_zone if {
 
 test_executor_falls_back_to_pod_affinity if {
 	placement.pod_affinity == {{
-		"labelSelector": {"matchLabels": {"spark-app-selector": "spark-0123456789abcdef0123456789abcdef", "spark-role": "driver"}},
+		"labelSelector": {"matchLabels": {"spark-role": "driver"}},
+		"matchLabelKeys": ["spark-app-selector"],
 		"topologyKey": "topology.kubernetes.io/zone",
 	}} with input as executor_input("nvme", "")
 	count(placement.node_affinity) == 0 with input as executor_input("nvme", "")
@@ -28,7 +29,7 @@ test_no_zone_rule_on_fargate if {
 }
 
 test_no_fallback_without_app_id if {
-	count(placement.pod_affinity) == 0 with input as object.union(executor_input("spot", ""), {"app": {"id": ""}})
+	count(placement.pod_affinity) == 0 with input as object.union(executor_input("spot", ""), {"app": {"id": "", "hasID": false}})
 }
 
 test_topology_key_is_config if {
@@ -51,7 +52,8 @@ with_zone(base, fields) := object.union(base, {"zone": object.union(base.zone, f
 
 test_client_mode_first_executor_keeps_with_the_others if {
 	placement.pod_affinity == {{
-		"labelSelector": {"matchLabels": {"spark-app-selector": "spark-0123456789abcdef0123456789abcdef", "spark-role": "executor"}},
+		"labelSelector": {"matchLabels": {"spark-role": "executor"}},
+		"matchLabelKeys": ["spark-app-selector"],
 		"topologyKey": "topology.kubernetes.io/zone",
 	}} with input as client_input("")
 	"zone.executors-stay-together" in placement.rules with input as client_input("")
@@ -64,12 +66,12 @@ test_client_mode_later_executors_follow_the_first if {
 }
 
 test_notebook_owner_without_zone_label_pins_nothing if {
-	pod_in := object.union(executor_input("spot", ""), {"driver": {"found": true, "name": "jupyter-alice", "nodeName": "bare-metal-7"}})
+	pod_in := object.union(executor_input("spot", ""), {"driver": {"found": true, "name": "jupyter-alice", "nodeName": "bare-metal-7", "scheduled": true}})
 	count(placement.node_affinity) == 0 with input as pod_in
 	count(placement.pod_affinity) == 0 with input as pod_in
 	"zone.driver-zone-unknown" in placement.rules with input as pod_in
 	some note in placement.notes with input as pod_in
-	contains(note, "bare-metal-7 has no label topology.kubernetes.io/zone")
+	contains(note, "node has no label topology.kubernetes.io/zone")
 }
 
 test_unschedulable_zone_becomes_a_preference if {
@@ -113,4 +115,27 @@ test_preferred_mode_never_requires if {
 		with data.sparkplace.config.zone.mode as "preferred"
 	"zone.preferred" in placement.rules with input as executor_input("spot", "us-east-1a")
 		with data.sparkplace.config.zone.mode as "preferred"
+}
+
+# another_app is the input of an executor of another application whose driver runs on another node of the same
+# zone (empty: not scheduled).
+another_app(base) := object.union(base, {
+	"app": {"id": "spark-fedcba9876543210fedcba9876543210", "name": "etl"},
+	"driver": object.union_n([base.driver, {"name": "etl-driver"}, driver_elsewhere(base.driver)]),
+	"pod": {"metadata": {"labels": {"spark-app-selector": "spark-fedcba9876543210fedcba9876543210", "spark-app-name": "etl"}}},
+})
+
+driver_elsewhere(driver) := {"nodeName": "node-b"} if driver.scheduled
+
+driver_elsewhere(driver) := {} if not driver.scheduled
+
+# The decision names no application (matchLabelKeys does), so the executors of every application in one zone
+# share it: cluster mode with the driver's zone known or the driver not yet scheduled, client mode before and
+# after the first executor is bound.
+test_executors_of_two_applications_get_one_decision if {
+	every base in [executor_input("spot", "us-east-1a"), executor_input("nvme", ""), client_input(""), client_input("us-east-1b")] {
+		d := placement.decision with input as base
+		d == placement.decision with input as another_app(base)
+		count(d.rules) > 0
+	}
 }

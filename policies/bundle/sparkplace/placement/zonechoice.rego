@@ -58,17 +58,19 @@ pod_constrains_zone if {
 # description: |-
 #   Spot executors of one application spread over the spot pools (instance types, node groups, NodePools) of
 #   their zone, so one reclaim of a pool does not take every executor of the job. ScheduleAnyway: the spread
-#   only scores nodes, it never keeps an executor Pending.
+#   only scores nodes, it never keeps an executor Pending. "The application's executors" is matchLabelKeys
+#   spark-app-selector (see zone.rego's driver_term): the decision is shared by every application.
 topology_spread contains constraint if {
 	input.role == "executor"
 	profile in spot_profiles
 	cfg.spotPools.enabled
-	input.app.id != ""
+	input.app.hasID
 	constraint := {
 		"maxSkew": cfg.spotPools.maxSkew,
 		"topologyKey": cfg.spotPools.topologyKey,
 		"whenUnsatisfiable": "ScheduleAnyway",
-		"labelSelector": {"matchLabels": {"spark-app-selector": input.app.id, "spark-role": "executor"}},
+		"labelSelector": {"matchLabels": {"spark-role": "executor"}},
+		"matchLabelKeys": ["spark-app-selector"],
 	}
 }
 

@@ -58,7 +58,8 @@ test_spot_executors_spread_over_pools if {
 		"maxSkew": 1,
 		"topologyKey": "node.kubernetes.io/instance-type",
 		"whenUnsatisfiable": "ScheduleAnyway",
-		"labelSelector": {"matchLabels": {"spark-app-selector": "spark-0123456789abcdef0123456789abcdef", "spark-role": "executor"}},
+		"labelSelector": {"matchLabels": {"spark-role": "executor"}},
+		"matchLabelKeys": ["spark-app-selector"],
 	}]
 	"spot.executors-spread-over-pools" in d.rules
 	some c in placement.topology_spread with input as executor_input("nvme", "")
