@@ -80,6 +80,16 @@ func TestPolicyEval(t *testing.T) {
 			wantCode: 0,
 			wantOut:  `(?s)driver:    pi-5c0f4a93b1d2e7f8-driver on node ip-10-0-42-17.ec2.internal in zone us-east-1b.*zone.executor-follows-driver`,
 		},
+		"explain shows the decision as every application shares it, the pod its own application": {
+			args:     func(*testing.T) []string { return []string{"--pod", executor, "--objects", cluster, "-o", "explain"} },
+			wantCode: 0,
+			wantOut:  `(?s)decision:\n.*  topologySpreadConstraints:\n  - labelSelector:\n      matchLabels:\n        spark-role: executor\n    matchLabelKeys:\n    - spark-app-selector\n`,
+		},
+		"the placed pod's spread selects its own application's executors": {
+			args:     func(*testing.T) []string { return []string{"--pod", executor, "--objects", cluster} },
+			wantCode: 0,
+			wantOut:  `(?s)topologySpreadConstraints:\n  - labelSelector:\n      matchLabels:\n        spark-app-selector: spark-9f2c4e6a8b0d4f1e3a5c7e9b1d3f5a7c\n        spark-role: executor\n    maxSkew: 1\n`,
+		},
 		"a custom policy with its own data file and config section": {
 			args: func(t *testing.T) []string {
 				data, err := os.ReadFile(filepath.Join(testdata, "pods", "spark-3.5-driver.yaml"))
