@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -129,6 +130,20 @@ func TestApply(t *testing.T) {
 	driverAffinity := corev1.PodAffinityTerm{
 		LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"spark-app-selector": "spark-8e3b5f0d2c4a4b6e9f1a7c3d5e2b4a6c", "spark-role": "driver"}},
 		TopologyKey:   "topology.kubernetes.io/zone",
+	}
+	noAppLabel := func() *corev1.Pod {
+		p := executorPod()
+		delete(p.Labels, appSelector)
+		return p
+	}
+	requiredAffinity := func(terms ...corev1.PodAffinityTerm) *corev1.Affinity {
+		return &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: terms}}
+	}
+	otherApp := func() *metav1.LabelSelector {
+		return &metav1.LabelSelector{
+			MatchLabels:      map[string]string{"spark-role": "driver"},
+			MatchExpressions: []metav1.LabelSelectorRequirement{{Key: appSelector, Operator: metav1.LabelSelectorOpNotIn, Values: []string{testApp}}},
+		}
 	}
 	cases := map[string]struct {
 		pod           func() *corev1.Pod
@@ -404,6 +419,106 @@ func TestApply(t *testing.T) {
 			wantPod:       func(*corev1.Pod) {},
 			wantRespected: []string{"topology spread constraint on node.kubernetes.io/instance-type set on the pod (decision: maxSkew 1, ScheduleAnyway)"},
 		},
+		// matchLabelKeys and mismatchLabelKeys (see labelkeys.go): the explicit selector the pod's labels give,
+		// the pod carrying what a decision naming the app id would have given it; no term with a key the pod
+		// does not carry.
+		"key present: pod affinity to the pod's own application's driver": {
+			pod:      executorPod,
+			decision: &Decision{PodAffinity: []corev1.PodAffinityTerm{appDriverTerm()}},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Affinity = requiredAffinity(corev1.PodAffinityTerm{
+					LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{appSelector: testApp, "spark-role": "driver"}},
+					TopologyKey:   "topology.kubernetes.io/zone",
+				})
+			},
+			wantChanged: []Field{FieldAffinity},
+		},
+		"key present: preferred pod affinity and pool spread over the application's pods": {
+			pod: executorPod,
+			decision: &Decision{
+				PreferredPodAffinity:      []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: appDriverTerm()}},
+				TopologySpreadConstraints: []corev1.TopologySpreadConstraint{appPoolSpread()},
+			},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.WeightedPodAffinityTerm{{
+					Weight: 100,
+					PodAffinityTerm: corev1.PodAffinityTerm{
+						LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{appSelector: testApp, "spark-role": "driver"}},
+						TopologyKey:   "topology.kubernetes.io/zone",
+					},
+				}}}}
+				// Exactly the spread a decision naming the app id gives.
+				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{poolSpread()}
+			},
+			wantChanged: []Field{FieldAffinity, FieldTopologySpreadConstraints},
+		},
+		"mismatchLabelKeys: the pods of other applications": {
+			pod: executorPod,
+			decision: &Decision{PodAffinity: []corev1.PodAffinityTerm{{
+				LabelSelector:     &metav1.LabelSelector{MatchLabels: map[string]string{"spark-role": "driver"}},
+				MismatchLabelKeys: []string{appSelector},
+				TopologyKey:       "topology.kubernetes.io/zone",
+			}}},
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.Affinity = requiredAffinity(corev1.PodAffinityTerm{LabelSelector: otherApp(), TopologyKey: "topology.kubernetes.io/zone"})
+			},
+			wantChanged: []Field{FieldAffinity},
+		},
+		"key absent: no term, never one widened to every application's driver": {
+			pod: noAppLabel,
+			decision: &Decision{
+				PodAffinity:               []corev1.PodAffinityTerm{appDriverTerm()},
+				PreferredPodAffinity:      []corev1.WeightedPodAffinityTerm{{Weight: 100, PodAffinityTerm: appDriverTerm()}},
+				TopologySpreadConstraints: []corev1.TopologySpreadConstraint{appPoolSpread()},
+			},
+			wantPod: func(*corev1.Pod) {},
+			wantRespected: []string{
+				"pod affinity with topologyKey topology.kubernetes.io/zone not added: the pod has no label spark-app-selector (matchLabelKeys)",
+				"preferred pod affinity with topologyKey topology.kubernetes.io/zone not added: the pod has no label spark-app-selector (matchLabelKeys)",
+				"topology spread constraint on node.kubernetes.io/instance-type not added: the pod has no label spark-app-selector (matchLabelKeys)",
+			},
+		},
+		"mismatch key absent: no term": {
+			pod: noAppLabel,
+			decision: func() *Decision {
+				t := appDriverTerm()
+				t.MatchLabelKeys, t.MismatchLabelKeys = nil, []string{appSelector}
+				return &Decision{PodAffinity: []corev1.PodAffinityTerm{t}}
+			}(),
+			wantPod:       func(*corev1.Pod) {},
+			wantRespected: []string{"pod affinity with topologyKey topology.kubernetes.io/zone not added: the pod has no label spark-app-selector (mismatchLabelKeys)"},
+		},
+		"key already in matchLabels with the pod's value (guardrails refuse it; Apply stays exact)": {
+			pod: executorPod,
+			decision: func() *Decision {
+				c := appPoolSpread()
+				c.LabelSelector.MatchLabels[appSelector] = testApp
+				return &Decision{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{c}}
+			}(),
+			wantPod: func(p *corev1.Pod) {
+				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{poolSpread()}
+			},
+			wantChanged: []Field{FieldTopologySpreadConstraints},
+		},
+		"key already in matchLabels with another value: the term selects no pod, it is not added": {
+			pod: executorPod,
+			decision: func() *Decision {
+				t := appDriverTerm()
+				t.LabelSelector.MatchLabels[appSelector] = "spark-00000000000000000000000000000000"
+				return &Decision{PodAffinity: []corev1.PodAffinityTerm{t}}
+			}(),
+			wantPod:       func(*corev1.Pod) {},
+			wantRespected: []string{"pod affinity with topologyKey topology.kubernetes.io/zone not added: the selector's spark-app-selector=spark-00000000000000000000000000000000 is not the pod's spark-app-selector=spark-8e3b5f0d2c4a4b6e9f1a7c3d5e2b4a6c (matchLabelKeys)"},
+		},
+		"the resolved term is already on the pod (a reinvoked admission)": {
+			pod: func() *corev1.Pod {
+				p := executorPod()
+				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{poolSpread()}
+				return p
+			},
+			decision: &Decision{TopologySpreadConstraints: []corev1.TopologySpreadConstraint{appPoolSpread()}},
+			wantPod:  func(*corev1.Pod) {},
+		},
 		"empty decision changes nothing": {
 			pod:      executorPod,
 			decision: &Decision{},
@@ -416,9 +531,17 @@ func TestApply(t *testing.T) {
 			want := tc.pod()
 			tc.wantPod(want)
 
+			decision, err := json.Marshal(tc.decision)
+			if err != nil {
+				t.Fatal(err)
+			}
 			res := Apply(pod, tc.decision)
 			if diff := cmp.Diff(want, pod); diff != "" {
 				t.Errorf("pod (-want +got):\n%s", diff)
+			}
+			// The decision is cached and shared by other pods: Apply leaves it as it was.
+			if after, _ := json.Marshal(tc.decision); string(after) != string(decision) {
+				t.Errorf("Apply changed the decision:\n%s\nbecame\n%s", decision, after)
 			}
 			if diff := cmp.Diff(tc.wantChanged, res.Changed); diff != "" {
 				t.Errorf("changed fields (-want +got):\n%s", diff)
@@ -440,6 +563,30 @@ func TestApply(t *testing.T) {
 			}
 		})
 	}
+}
+
+const (
+	appSelector = "spark-app-selector"
+	// testApp is executorPod's application.
+	testApp = "spark-8e3b5f0d2c4a4b6e9f1a7c3d5e2b4a6c"
+)
+
+// appDriverTerm is the default bundle's zone term while the driver is unscheduled: its application's driver,
+// named by matchLabelKeys.
+func appDriverTerm() corev1.PodAffinityTerm {
+	return corev1.PodAffinityTerm{
+		LabelSelector:  &metav1.LabelSelector{MatchLabels: map[string]string{"spark-role": "driver"}},
+		MatchLabelKeys: []string{appSelector},
+		TopologyKey:    "topology.kubernetes.io/zone",
+	}
+}
+
+// appPoolSpread is the default bundle's spot pool spread over the application's executors.
+func appPoolSpread() corev1.TopologySpreadConstraint {
+	c := poolSpread()
+	c.LabelSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"spark-role": "executor"}}
+	c.MatchLabelKeys = []string{appSelector}
+	return c
 }
 
 func zonePreference(zone string) corev1.PreferredSchedulingTerm {
