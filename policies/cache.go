@@ -1,13 +1,11 @@
 package policies
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/json"
 	"maps"
+	"reflect"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	gojson "github.com/goccy/go-json"
@@ -18,216 +16,49 @@ import (
 	"github.com/sparkplace/sparkplace/placement"
 )
 
-// decisionKey is the SHA-256 of the part of the input's JSON the decision can depend on (see keyOf).
-// goccy/go-json, as encoding/json, writes struct fields in declaration order and map keys sorted, so equal
-// values give equal bytes.
+// decisionKey is the SHA-256 of the values of the input the decision can depend on (see keyPaths.keyOf).
 type decisionKey [sha256.Size]byte
 
-// inputBuffers hold the JSON of inputs whose decision came from the cache (most admissions): nothing else
-// keeps it, so the next admission writes its input there.
-var inputBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// encodeInput writes in as JSON into a buffer from inputBuffers. goccy/go-json writes what encoding/json
-// writes (map keys sorted) in about a third of the time, and this runs on every admission.
-func encodeInput(in *Input) (*bytes.Buffer, error) {
-	buf := inputBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	if err := gojson.NewEncoder(buf).Encode(in); err != nil {
-		inputBuffers.Put(buf)
-		return nil, err
-	}
-	return buf, nil
-}
+// encodeInput is in as JSON, Rego's input on a cache miss. goccy/go-json writes what encoding/json writes
+// (TestInputJSONMatchesEncodingJSON) in about a third of the time.
+func encodeInput(in *Input) ([]byte, error) { return gojson.Marshal(in) }
 
 // keyRoles are the roles whose decisions are keyed on the input paths the policy reads for them
 // (readInputPaths); any other role is keyed on the whole input.
 var keyRoles = []string{"driver", "executor"}
 
-// keyPaths are, per role, the input paths a version's decision can depend on; a role missing (or nil) is
-// keyed on the whole input.
-type keyPaths map[string]*inputPaths
+// keyPaths are, per role, the input paths a version's decision can depend on (a role missing is keyed on
+// the whole input), with the plans that write the input's values at those paths.
+type keyPaths struct {
+	paths map[string]*inputPaths
+	plans map[string]*keyPlan
+	// whole writes every value of the input: the plan of the roles not in plans.
+	whole *keyPlan
+}
+
+var inputType = reflect.TypeFor[Input]()
 
 func newKeyPaths(ctx context.Context, c *ast.Compiler, store storage.Store) keyPaths {
-	kp := keyPaths{}
+	kp := keyPaths{paths: map[string]*inputPaths{}, plans: map[string]*keyPlan{}, whole: compileKeyPlan(inputType, &inputPaths{whole: true})}
 	for _, role := range keyRoles {
 		if p := readInputPaths(ctx, c, store, role); p != nil {
-			kp[role] = p
+			kp.paths[role], kp.plans[role] = p, compileKeyPlan(inputType, p)
 		}
 	}
 	return kp
 }
 
-// keyOf is the decision cache's key for an input of role (raw: its JSON): the SHA-256 of the input
-// reduced to the paths the decision can depend on. The executors of one application, whose inputs differ
-// in nothing the policy reads, share a key; so do the drivers of applications of one shape, when the
-// policy reads nothing that tells their applications apart (the default bundle does not, for drivers).
-func (kp keyPaths) keyOf(role string, raw []byte) decisionKey {
-	paths := kp[role]
-	if paths == nil {
-		return sha256.Sum256(raw)
+// keyOf is the decision cache's key for in: the SHA-256 of its values at the paths the decision can depend
+// on for its role, written from the Go structs (keyPlan), not from the input's JSON, which a cache hit does
+// not need. The executors of one application, whose inputs differ in nothing the policy reads, share a key;
+// so do the drivers of applications of one shape, when the policy reads nothing that tells their
+// applications apart (the default bundle does not, for drivers).
+func (kp keyPaths) keyOf(in *Input) (decisionKey, error) {
+	plan := kp.plans[in.Role]
+	if plan == nil {
+		plan = kp.whole
 	}
-	out := projections.Get().(*[]byte)
-	defer projections.Put(out)
-	p := projector{in: raw, out: (*out)[:0]}
-	p.project(paths)
-	*out = p.out
-	if p.bad {
-		return sha256.Sum256(raw)
-	}
-	return sha256.Sum256(p.out)
-}
-
-// projections are keyOf's buffers.
-var projections = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// projector copies the members of a JSON document that a set of paths names, in their order in the
-// document, into out; the rest is skipped. The input is JSON that goccy/go-json wrote (valid); bad is set
-// on anything else.
-type projector struct {
-	in  []byte
-	pos int
-	out []byte
-	bad bool
-}
-
-// project copies the value at pos, reduced to paths.
-func (p *projector) project(paths *inputPaths) {
-	p.space()
-	if paths.whole || p.pos >= len(p.in) || p.in[p.pos] != '{' {
-		start := p.pos
-		p.skip()
-		p.out = append(p.out, p.in[start:p.pos]...)
-		return
-	}
-	p.pos++
-	p.out = append(p.out, '{')
-	first := true
-	for !p.bad {
-		p.space()
-		if p.pos >= len(p.in) {
-			p.bad = true
-			return
-		}
-		switch p.in[p.pos] {
-		case '}':
-			p.pos++
-			p.out = append(p.out, '}')
-			return
-		case ',':
-			p.pos++
-			continue
-		}
-		start := p.pos
-		p.skip()
-		key := p.in[start:p.pos]
-		p.space()
-		if p.bad || p.pos >= len(p.in) || p.in[p.pos] != ':' || len(key) < 2 || key[0] != '"' {
-			p.bad = true
-			return
-		}
-		p.pos++
-		var child *inputPaths
-		if name := key[1 : len(key)-1]; bytes.IndexByte(name, '\\') < 0 {
-			child = paths.next[string(name)] // no allocation for a lookup
-		} else {
-			child = paths.next[unquoteName(key)]
-		}
-		if child == nil {
-			p.skip()
-			continue
-		}
-		if !first {
-			p.out = append(p.out, ',')
-		}
-		first = false
-		p.out = append(p.out, key...)
-		p.out = append(p.out, ':')
-		p.project(child)
-	}
-}
-
-// unquoteName is the name a JSON string token (quotes included) with escapes holds.
-func unquoteName(key []byte) string {
-	var s string
-	if err := json.Unmarshal(key, &s); err != nil {
-		return string(key)
-	}
-	return s
-}
-
-func (p *projector) space() {
-	for p.pos < len(p.in) && (p.in[p.pos] == ' ' || p.in[p.pos] == '\n' || p.in[p.pos] == '\t' || p.in[p.pos] == '\r') {
-		p.pos++
-	}
-}
-
-// structural are the bytes skip stops at inside an object or array.
-var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
-
-// skip moves past the value at pos, jumping over strings with bytes.IndexByte (vectorised): the scan runs
-// on every admission, over the whole input.
-func (p *projector) skip() {
-	p.space()
-	if p.pos >= len(p.in) {
-		p.bad = true
-		return
-	}
-	switch p.in[p.pos] {
-	case '"':
-		p.skipString()
-	case '{', '[':
-		depth := 0
-		for !p.bad {
-			for p.pos < len(p.in) && !structural[p.in[p.pos]] {
-				p.pos++
-			}
-			if p.pos >= len(p.in) {
-				p.bad = true
-				return
-			}
-			switch p.in[p.pos] {
-			case '"':
-				p.skipString()
-				continue
-			case '{', '[':
-				depth++
-			default:
-				if depth--; depth == 0 {
-					p.pos++
-					return
-				}
-			}
-			p.pos++
-		}
-	default: // number, true, false, null
-		for ; p.pos < len(p.in); p.pos++ {
-			switch p.in[p.pos] {
-			case ',', '}', ']', ' ', '\n', '\t', '\r':
-				return
-			}
-		}
-	}
-}
-
-// skipString moves past the string whose opening quote is at pos.
-func (p *projector) skipString() {
-	for p.pos++; ; {
-		i := bytes.IndexByte(p.in[p.pos:], '"')
-		if i < 0 {
-			p.bad = true
-			return
-		}
-		end := p.pos + i
-		// The quote ends the string unless an odd number of backslashes precede it.
-		backslashes := 0
-		for j := end - 1; j >= p.pos && p.in[j] == '\\'; j-- {
-			backslashes++
-		}
-		p.pos = end + 1
-		if backslashes%2 == 0 {
-			return
-		}
-	}
+	return plan.sum(reflect.ValueOf(in).Elem())
 }
 
 // decisionCache memoises decisions: a decision is a pure function of the input and the bundle version, and

@@ -190,18 +190,17 @@ type InputKey = decisionKey
 
 // DecideKeyed is Decide, also returning the input's key.
 func (v *Version) DecideKeyed(ctx context.Context, in *Input) (*placement.Decision, InputKey, error) {
-	// The input's JSON is both the cache key and, on a miss, Rego's input.
-	buf, err := encodeInput(in)
+	key, err := v.keys.keyOf(in)
 	if err != nil {
 		return nil, InputKey{}, fmt.Errorf("encoding policy input: %w", err)
 	}
-	raw := buf.Bytes()
-	key := v.keys.keyOf(in.Role, raw)
 	if d, ok := v.cache.get(key); ok {
-		inputBuffers.Put(buf)
 		return copyDecision(d), key, nil
 	}
-	// The evaluation may keep parts of raw: its buffer is not reused.
+	raw, err := encodeInput(in)
+	if err != nil {
+		return nil, key, fmt.Errorf("encoding policy input: %w", err)
+	}
 	d, err := v.eval(ctx, raw, v.timeout)
 	if err != nil {
 		return nil, key, err

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	gojson "github.com/goccy/go-json"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -62,10 +61,10 @@ func TestDefaultBundleKeyPaths(t *testing.T) {
 	}
 	for role, w := range want {
 		sort.Strings(w)
-		if keys[role] == nil {
+		if keys.paths[role] == nil {
 			t.Fatalf("%s: keyed on the whole input", role)
 		}
-		if diff := cmp.Diff(w, pathList(keys[role])); diff != "" {
+		if diff := cmp.Diff(w, pathList(keys.paths[role])); diff != "" {
 			t.Errorf("%s key paths (-want +got):\n%s", role, diff)
 		}
 	}
@@ -103,7 +102,7 @@ func TestKeyHoldsWhatTheDecisionDependsOn(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantKey := keyOfInput(t, v, in)
-			paths := v.keys[in.Role]
+			paths := v.keys.paths[in.Role]
 			for _, variant := range variants(t, in, paths) {
 				got, err := v.Decide(ctx, variant.in)
 				if err != nil {
@@ -122,11 +121,11 @@ func TestKeyHoldsWhatTheDecisionDependsOn(t *testing.T) {
 
 func keyOfInput(t *testing.T, v *Version, in *Input) decisionKey {
 	t.Helper()
-	raw, err := gojson.Marshal(in)
+	key, err := v.keys.keyOf(in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return v.keys.keyOf(in.Role, raw)
+	return key
 }
 
 type variant struct {
@@ -256,7 +255,7 @@ is_exec if input.role == "executor"`,
 			dir := t.TempDir()
 			write(t, filepath.Join(dir, "extra.rego"), "package sparkplace.placement\n\n"+tc.rego+"\n")
 			e := newEngine(t, Options{PolicyDir: dir})
-			paths := e.Current().keys["driver"]
+			paths := e.Current().keys.paths["driver"]
 			switch {
 			case tc.want == "" && paths != nil:
 				t.Errorf("driver keyed on %v, want the whole input", pathList(paths))
@@ -292,45 +291,14 @@ is_exec if input.role == "executor"`,
 	}
 }
 
-// TestProjectionKeepsOnlyThePaths: the key's projection of an input's JSON, member by member.
-func TestProjectionKeepsOnlyThePaths(t *testing.T) {
-	paths := &inputPaths{}
-	paths.add([]string{"role"})
-	paths.add([]string{"pod", "metadata", "labels", "a/b"})
-	paths.add([]string{"pod", "spec", "containers"})
-	paths.add([]string{"zone", "value"})
-	cases := map[string]string{
-		`{"role":"driver","app":{"id":"x"},"pod":{"metadata":{"name":"p","labels":{"a/b":"1","c":"2"}},"spec":{"containers":[{"name":"a","x":{"y":"}"}}]}}}`: `{"role":"driver","pod":{"metadata":{"labels":{"a/b":"1"}},"spec":{"containers":[{"name":"a","x":{"y":"}"}}]}}}`,
-		`{"role":"driver","pod":{"metadata":{"labels":null}}}`:                            `{"role":"driver","pod":{"metadata":{"labels":null}}}`,
-		`{"role":"ex\"ecutor","zone":"us-east-1a","n":[1,{"a":"]"}],"b":true,"c":-1.5e3}`: `{"role":"ex\"ecutor","zone":"us-east-1a"}`,
-		`{ "role" : "driver" , "zone" : { "value" : "a" , "source" : "driver" } }`:        `{"role":"driver","zone":{"value":"a"}}`,
-		`{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`:                         `{"pod":{"metadata":{"labels":{"a\/b":"escaped name"}}}}`,
-		`{"app":{"id":"a\\","x":"\"}"},"role":"e\\\"x"}`:                                  `{"role":"e\\\"x"}`,
-	}
-	for in, want := range cases {
-		p := projector{in: []byte(in)}
-		p.project(paths)
-		if p.bad || string(p.out) != want {
-			t.Errorf("projecting %s: got %s (bad %v), want %s", in, p.out, p.bad, want)
-		}
-	}
-	for _, bad := range []string{`{"role":"driver"`, `{"role":`, `{"role":"dri`, `{role:1}`} {
-		p := projector{in: []byte(bad)}
-		if p.project(paths); !p.bad {
-			t.Errorf("projecting %s: not reported bad (got %s)", bad, p.out)
-		}
-	}
-}
-
 // BenchmarkKeyOf is the cache key of an executor's input (every admission computes one).
 func BenchmarkKeyOf(b *testing.B) {
 	v := newEngine(b, Options{}).Current()
-	raw, err := gojson.Marshal(benchInput())
-	if err != nil {
-		b.Fatal(err)
-	}
+	in := benchInput()
 	b.ReportAllocs()
 	for b.Loop() {
-		v.keys.keyOf("executor", raw)
+		if _, err := v.keys.keyOf(in); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
