@@ -255,13 +255,13 @@ func TestJSONFieldsAreEncodingJSONs(t *testing.T) {
 	type Other struct {
 		OD string `json:"D"` // tagged: wins D over Inner.D at the same depth
 		E  string `json:"e"`
-		F string
+		F  string
 	}
 	type Untagged struct{ F string }
 	type Outer struct {
 		Inner
 		Other    `json:",inline"`
-		Untagged // F: Other.F and Untagged.F at one depth, neither tagged: encoding/json writes neither
+		Untagged       // F: Other.F and Untagged.F at one depth, neither tagged: encoding/json writes neither
 		Named    Inner `json:"named"`
 		C        string
 		Skipped  string `json:"-"`
