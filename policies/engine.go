@@ -75,6 +75,8 @@ type Version struct {
 	// keys are the input paths the decision can depend on, per role: the cache's key holds only those.
 	keys    keyPaths
 	timeout time.Duration
+	// flights are the evaluations in progress, which concurrent misses of one key wait for.
+	flights flights
 }
 
 // New loads, compiles and prepares the bundle. A policy that does not compile returns a *CompileError whose
@@ -197,15 +199,10 @@ func (v *Version) DecideKeyed(ctx context.Context, in *Input) (*placement.Decisi
 	if d, ok := v.cache.get(key); ok {
 		return copyDecision(d), key, nil
 	}
-	raw, err := encodeInput(in)
-	if err != nil {
-		return nil, key, fmt.Errorf("encoding policy input: %w", err)
-	}
-	d, err := v.eval(ctx, raw, v.timeout)
+	d, err := v.evalOnce(ctx, key, in)
 	if err != nil {
 		return nil, key, err
 	}
-	v.cache.add(key, d)
 	return copyDecision(d), key, nil
 }
 
