@@ -62,7 +62,8 @@ func (kp keyPaths) keyOf(in *Input) (decisionKey, error) {
 }
 
 // decisionCache memoises decisions: a decision is a pure function of the input and the bundle version, and
-// the executors of one application share one input. Entries are never handed out, only copies.
+// the executors of one application share one input. Decide hands out copies of its entries, DecideKeyed the
+// entries themselves (read-only).
 type decisionCache struct {
 	lru      *lru.Cache[decisionKey, *placement.Decision] // nil when disabled
 	counters *cacheCounters
@@ -118,8 +119,7 @@ func (c *decisionCache) add(k decisionKey, d *placement.Decision) {
 	}
 }
 
-// copyDecision deep-copies d, so a caller (placement.Apply moving slices and pointers into a pod) cannot
-// change a cached decision.
+// copyDecision deep-copies d, so a caller of Decide cannot change a cached decision.
 func copyDecision(d *placement.Decision) *placement.Decision {
 	out := &placement.Decision{
 		NodeSelector:      maps.Clone(d.NodeSelector),

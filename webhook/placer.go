@@ -41,6 +41,11 @@ func (e *PolicyError) Error() string {
 func (e *PolicyError) Unwrap() error { return e.Err }
 
 // Outcome is what placing one pod produced. The pod passed to Place is mutated in place.
+//
+// Decision is the decision cache's own (policies.Version.DecideKeyed), shared with every pod of its key, and
+// what Place added to the pod may share memory with it (a toleration's seconds, a term's values, an init
+// container's command and resources): change neither, or change a deep copy. Place itself only reads it
+// (TestPlacingLeavesCachedDecisionsAlone).
 type Outcome struct {
 	Role     string
 	Input    *policies.Input

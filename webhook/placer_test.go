@@ -2,11 +2,13 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -144,5 +146,54 @@ func checkOwnApplication(t *testing.T, pod *corev1.Pod, app, zone string, wantAf
 	}}
 	if diff := cmp.Diff(wantSpread, pod.Spec.TopologySpreadConstraints); diff != "" {
 		t.Errorf("%s: spread (-want +got):\n%s", pod.Name, diff)
+	}
+}
+
+// TestPlacingLeavesCachedDecisionsAlone: Place works on the decision the cache holds, not a copy
+// (Outcome.Decision), so nothing it or the handler does may change it. Every fixture under every profile (and
+// the nvme fixtures with a sidecar, a tmpfs, a PVC and a user's hostPath local dir) is admitted through the
+// handler and admitted again patched (a reinvocation); then each decision the cache holds must still be what
+// a fresh evaluation of its input gives.
+func TestPlacingLeavesCachedDecisionsAlone(t *testing.T) {
+	ctx := context.Background()
+	placer := newTestPlacer(t, policies.Options{})
+	h := &Handler{Placer: placer, Metrics: NewMetrics(nil), OnPolicyError: PolicyErrorDeny}
+	fresh := newTestPlacer(t, policies.Options{CacheSize: -1}).Engine.Current()
+	type placed struct {
+		name string
+		out  *Outcome
+	}
+	var all []placed
+	pods := map[string]*corev1.Pod{}
+	for _, fixture := range fixtures {
+		for _, profile := range profiles {
+			pods[fixture+"/"+profileName(profile)] = withProfile(readFixture(t, fixture), profile)
+		}
+	}
+	for _, fixture := range nvmeFixtures {
+		pods[fixture+"/nvme"] = withProfile(readFixture(t, fixture), "nvme")
+	}
+	for name, pod := range pods {
+		pod.Namespace = "spark-jobs" // as admit sends it
+		raw, err := json.Marshal(pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		patched, _ := admit(t, h, raw)
+		admit(t, h, patched)
+		out, err := placer.Place(ctx, pod.DeepCopy(), pod.Namespace, "CREATE")
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		all = append(all, placed{name, out})
+	}
+	for _, p := range all {
+		want, err := fresh.Decide(ctx, p.out.Input)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, p.out.Decision, cmp.Comparer(func(a, b resource.Quantity) bool { return a.Cmp(b) == 0 })); diff != "" {
+			t.Errorf("%s: the cached decision was changed by placing pods (-fresh +cached):\n%s", p.name, diff)
+		}
 	}
 }
