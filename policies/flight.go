@@ -64,11 +64,19 @@ func (v *Version) evalOnce(ctx context.Context, key decisionKey, in *Input) (*pl
 	}
 	f, lead := v.flights.join(key)
 	if lead {
+		landed := false
+		defer func() {
+			// A panic in the evaluation must not leave the key's flight open: every later miss would wait on it.
+			if !landed {
+				v.flights.land(key, f, nil, fmt.Errorf("evaluating %s: the evaluation for another pod panicked", Query))
+			}
+		}()
 		d, err := v.evalInput(context.WithoutCancel(ctx), in)
 		if err == nil {
 			v.cache.add(key, d)
 		}
 		v.flights.land(key, f, d, err)
+		landed = true
 		return d, err
 	}
 	select {
