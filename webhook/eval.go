@@ -186,9 +186,17 @@ func Evaluate(ctx context.Context, p *Placer, pod *corev1.Pod, format OutputForm
 		enc.SetIndent("", "  ")
 		return out, enc.Encode(pod)
 	case OutputPatch:
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return out, enc.Encode(patchFor(pod, out.Changed, before))
+		patch, err := patchFor(pod, out.Decision, out.Changed, before, nil)
+		if err != nil {
+			return out, err
+		}
+		var b bytes.Buffer
+		if err := json.Indent(&b, patch, "", "  "); err != nil {
+			return out, err
+		}
+		b.WriteByte('\n')
+		_, err = w.Write(b.Bytes())
+		return out, err
 	case OutputExplain:
 		return out, explain(w, pod, out)
 	}

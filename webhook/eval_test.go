@@ -192,6 +192,8 @@ func TestPatchIsIdempotent(t *testing.T) {
 	type run struct {
 		fixture, profile, suffix string
 		opts                     policies.Options
+		// edit, when set, changes the fixture first.
+		edit func(*corev1.Pod)
 	}
 	var runs []run
 	for _, fixture := range fixtures {
@@ -202,6 +204,14 @@ func TestPatchIsIdempotent(t *testing.T) {
 	}
 	for _, fixture := range nvmeFixtures {
 		runs = append(runs, run{fixture: fixture, profile: "nvme"})
+	}
+	// Maps placement adds keys to, already there: the patch adds only its keys, the pod's stay.
+	withMaps := func(pod *corev1.Pod) {
+		pod.Annotations = map[string]string{"example.com/owner": "team-a", "example.com/a~b": "c"}
+		pod.Spec.NodeSelector = map[string]string{"kubernetes.io/arch": "amd64"}
+	}
+	for _, profile := range []string{"", "nvme", "fargate"} {
+		runs = append(runs, run{fixture: "spark-3.5-executor", profile: profile, suffix: "-with-maps", edit: withMaps})
 	}
 	placers := map[string]*Placer{}
 	for _, r := range runs {
@@ -215,6 +225,9 @@ func TestPatchIsIdempotent(t *testing.T) {
 		{
 			t.Run(fixture+"-"+profileName(profile)+r.suffix, func(t *testing.T) {
 				original := withProfile(readFixture(t, fixture), profile)
+				if r.edit != nil {
+					r.edit(original)
+				}
 				want := original.DeepCopy()
 				if _, err := placer.Place(context.Background(), want, want.Namespace, "CREATE"); err != nil {
 					t.Fatal(err)

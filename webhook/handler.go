@@ -40,22 +40,23 @@ type Handler struct {
 	OnPolicyError PolicyErrorMode
 
 	// initJSON holds the JSON of the init containers of recent decisions, by DecisionID.
-	initJSON     *lru.Cache[string, gojson.RawMessage]
+	initJSON     *lru.Cache[string, []byte]
 	initJSONOnce sync.Once
 }
 
-// initContainersJSON is containers as JSON, encoded once per decision.
-func (h *Handler) initContainersJSON(decision string, containers []corev1.Container) any {
-	h.initJSONOnce.Do(func() { h.initJSON, _ = lru.New[string, gojson.RawMessage](256) })
+// initContainersJSON is containers as JSON, encoded once per decision; nil when they do not encode
+// (patchFor reports the error).
+func (h *Handler) initContainersJSON(decision string, containers []corev1.Container) []byte {
+	h.initJSONOnce.Do(func() { h.initJSON, _ = lru.New[string, []byte](256) })
 	if raw, ok := h.initJSON.Get(decision); ok {
 		return raw
 	}
 	raw, err := gojson.Marshal(containers)
 	if err != nil {
-		return containers // marshalPatch reports the error
+		return nil
 	}
 	h.initJSON.Add(decision, raw)
-	return gojson.RawMessage(raw)
+	return raw
 }
 
 var _ admission.Handler = &Handler{}
@@ -129,18 +130,14 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	if len(out.Changed) == 0 {
 		return admission.Allowed("placement already applied"), ResultUnchanged
 	}
-	ops := patchFor(pod, out.Changed, before)
+	var initJSON []byte
 	if before.initContainers < 0 && len(pod.Spec.InitContainers) == len(out.Decision.InitContainers) {
 		// The pod had none and got the decision's init containers, all of them as they are: their JSON is
 		// the same for every pod of this decision (encoding a container, its quantities above all, is the
 		// larger part of the nvme profile's patch).
-		for i := range ops {
-			if ops[i].Path == pathInitContainers {
-				ops[i].Value = h.initContainersJSON(out.DecisionID, pod.Spec.InitContainers)
-			}
-		}
+		initJSON = h.initContainersJSON(out.DecisionID, pod.Spec.InitContainers)
 	}
-	patch, err := marshalPatch(ops)
+	patch, err := patchFor(pod, out.Decision, out.Changed, before, initJSON)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding the patch: %w", err)), ResultError
 	}

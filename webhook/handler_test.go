@@ -81,13 +81,13 @@ func TestHandle(t *testing.T) {
 		"spot executor follows its driver's zone": {
 			request:     executor(""),
 			wantAllowed: true,
-			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/topologySpreadConstraints", "/metadata/annotations"},
+			wantPaths:   []string{"/metadata/labels/sparkplace.io~1zone-strictness", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/topologySpreadConstraints", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleExecutor,
 		},
 		"nvme executor gets hostPath volumes and the chown init container": {
 			request:     executor("nvme"),
 			wantAllowed: true,
-			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/volumes/0", "/spec/volumes/-", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
+			wantPaths:   []string{"/metadata/labels/sparkplace.io~1zone-strictness", "/spec/nodeSelector", "/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/volumes/0", "/spec/volumes/-", "/spec/initContainers", "/spec/topologySpreadConstraints", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleExecutor,
 		},
 		"fargate driver gets the profile label and Fargate selector only": {
@@ -95,8 +95,22 @@ func TestHandle(t *testing.T) {
 				return podRequest(t, withProfile(readFixture(t, "spark-4.0-driver"), "fargate"))
 			},
 			wantAllowed: true,
-			wantPaths:   []string{"/metadata/labels", "/spec/nodeSelector", "/spec/tolerations/-", "/metadata/annotations"},
+			wantPaths:   []string{"/metadata/labels/sparkplace.io~1compute", "/spec/nodeSelector", "/spec/tolerations/-", "/metadata/annotations"},
 			wantResult:  ResultMutated, wantRole: RoleDriver,
+		},
+		"a pod with annotations and a node selector gets only the keys placement adds": {
+			request: func(t testing.TB) admission.Request {
+				pod := readFixture(t, "spark-3.5-executor")
+				pod.Annotations = map[string]string{"example.com/owner": "team-a"}
+				pod.Spec.NodeSelector = map[string]string{"kubernetes.io/arch": "amd64"}
+				return podRequest(t, pod)
+			},
+			wantAllowed: true,
+			wantPaths: []string{
+				"/metadata/labels/sparkplace.io~1zone-strictness", "/spec/nodeSelector/eks.amazonaws.com~1capacityType", "/spec/nodeSelector/noderole",
+				"/spec/tolerations/-", "/spec/tolerations/-", "/spec/affinity", "/spec/topologySpreadConstraints", "/metadata/annotations/sparkplace.io~1placement",
+			},
+			wantResult: ResultMutated, wantRole: RoleExecutor,
 		},
 		"an already placed pod is left alone": {
 			request: func(t testing.TB) admission.Request {
@@ -227,7 +241,10 @@ func TestHandle(t *testing.T) {
 			if resp.Allowed != tc.wantAllowed {
 				t.Errorf("allowed = %v, want %v (result %+v)", resp.Allowed, tc.wantAllowed, resp.Result)
 			}
-			var ops []patchOp
+			var ops []struct {
+				Op, Path string
+				Value    any
+			}
 			if len(resp.Patch) > 0 {
 				if err := json.Unmarshal(resp.Patch, &ops); err != nil {
 					t.Fatalf("patch is not JSON: %v", err)

@@ -1,8 +1,14 @@
 package webhook
 
 import (
+	"bytes"
+	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
 
 	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
@@ -11,32 +17,33 @@ import (
 	"github.com/sparkplace/sparkplace/placement"
 )
 
-// patchOp is one RFC 6902 operation.
-type patchOp struct {
-	Op    string `json:"op"`
-	Path  string `json:"path"`
-	Value any    `json:"value"`
-}
-
-// patchFor writes the JSON patch that turns the admitted pod (whose lists had the lengths in before) into
-// pod. Maps and scalars are written whole: an "add" on an existing member replaces it (RFC 6902 §4.1).
-// Lists of objects that placement only ever extends (tolerations, affinity terms and their requirements,
-// init containers, topology spreads) get one "add" per new element, so the objects already there are not
-// written back: fields this webhook's k8s.io/api does not know (a newer API server's) survive the patch.
-// Volumes, which placement changes in place (Spark's local dirs) or extends, get one "replace" per changed
-// volume and one "add" per new one: the others (the service-account token's, config maps) are not written
-// back, and the API server does not re-validate a whole list. The patch costs what the changes cost, not a
-// diff of the whole pod.
-func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape) []patchOp {
-	p := &patcher{ops: make([]patchOp, 0, len(changed)+2)}
+// patchFor writes the JSON patch that turns the admitted pod (whose lists and maps were as before records)
+// into pod, which placement applied d to. Maps placement only adds to (labels, annotations, nodeSelector)
+// get one "add" per key of the decision's that the pod now has with the decision's value (an "add" of a
+// member that exists replaces it, RFC 6902 §4.1: a key the pod already had with that value is rewritten
+// as it was), or one "add" of the whole map when the pod had none; the keys the pod had are not written
+// back. Lists of objects that placement only ever extends (tolerations, affinity terms and their
+// requirements, init containers, topology spreads) get one "add" per new element, so the objects already
+// there are not written back: fields this webhook's k8s.io/api does not know (a newer API server's) survive
+// the patch. Volumes, which placement changes in place (Spark's local dirs) or extends, get one "replace"
+// per changed volume and one "add" per new one: the others (the service-account token's, config maps) are
+// not written back, and the API server does not re-validate a whole list. The patch costs what the changes
+// cost, not a diff of the whole pod. initJSON, when set, is the JSON of the pod's init containers, which the
+// pod had none of before (see Handler.initContainersJSON).
+func patchFor(pod *corev1.Pod, d *placement.Decision, changed []placement.Field, before podShape, initJSON []byte) ([]byte, error) {
+	p := patchWriters.Get().(*patchWriter)
+	defer patchWriters.Put(p)
+	p.b.Reset()
+	p.err = nil
 	for _, f := range changed {
 		switch f {
 		case placement.FieldLabels:
-			p.add("/metadata/labels", pod.Labels)
+			p.mapKeys("/metadata/labels", before.labels, pod.Labels, d.Labels, "")
 		case placement.FieldAnnotations:
-			p.add("/metadata/annotations", pod.Annotations)
+			// The explanation is an annotation of its own, not the decision's.
+			p.mapKeys("/metadata/annotations", before.annotations, pod.Annotations, d.Annotations, placement.AnnotationKey)
 		case placement.FieldNodeSelector:
-			p.add("/spec/nodeSelector", pod.Spec.NodeSelector)
+			p.mapKeys("/spec/nodeSelector", before.nodeSelector, pod.Spec.NodeSelector, d.NodeSelector, "")
 		case placement.FieldTolerations:
 			appendOps(p, "/spec/tolerations", before.tolerations, pod.Spec.Tolerations)
 		case placement.FieldAffinity:
@@ -45,12 +52,15 @@ func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape) []pat
 			p.volumes(pod.Spec.Volumes, before.volumes)
 		case placement.FieldInitContainers:
 			// Placement puts its init containers first, before the pod's own.
-			if before.initContainers < 0 {
+			switch {
+			case before.initContainers < 0 && initJSON != nil:
+				p.raw("add", pathInitContainers, initJSON)
+			case before.initContainers < 0:
 				p.add(pathInitContainers, pod.Spec.InitContainers)
-				break
-			}
-			for i := range len(pod.Spec.InitContainers) - before.initContainers {
-				p.add(pathInitContainers+"/"+strconv.Itoa(i), pod.Spec.InitContainers[i])
+			default:
+				for i := range len(pod.Spec.InitContainers) - before.initContainers {
+					p.add(pathInitContainers+"/"+strconv.Itoa(i), pod.Spec.InitContainers[i])
+				}
 			}
 		case placement.FieldSecurityContext:
 			// Only fsGroup changes: the rest of the pod's securityContext is not written back.
@@ -60,28 +70,191 @@ func patchFor(pod *corev1.Pod, changed []placement.Field, before podShape) []pat
 				p.add("/spec/securityContext", pod.Spec.SecurityContext)
 			}
 		case placement.FieldSchedulerName:
-			p.add("/spec/schedulerName", pod.Spec.SchedulerName)
+			p.str("/spec/schedulerName", pod.Spec.SchedulerName)
 		case placement.FieldPriorityClassName:
-			p.add("/spec/priorityClassName", pod.Spec.PriorityClassName)
+			p.str("/spec/priorityClassName", pod.Spec.PriorityClassName)
 		case placement.FieldTopologySpreadConstraints:
 			appendOps(p, "/spec/topologySpreadConstraints", before.spreads, pod.Spec.TopologySpreadConstraints)
 		}
 	}
-	return p.ops
+	return p.bytes()
 }
+
+// patchWriters are patchFor's, with their buffers: the patch is copied out at its size.
+var patchWriters = sync.Pool{New: func() any {
+	p := &patchWriter{}
+	p.enc = gojson.NewEncoder(&p.b)
+	return p
+}}
 
 // pathInitContainers is the patch path of the pod's init containers.
 const pathInitContainers = "/spec/initContainers"
 
-type patcher struct{ ops []patchOp }
+// patchWriter writes RFC 6902 operations as a JSON array, each value as goccy/go-json writes it (what
+// encoding/json writes, in a third of the time; TestPatchIsIdempotent applies the result as the API server
+// does), strings and the values it was given as JSON directly.
+type patchWriter struct {
+	b   bytes.Buffer
+	enc *gojson.Encoder // writes to b
+	err error
+}
 
-func (p *patcher) add(path string, value any) {
-	p.ops = append(p.ops, patchOp{Op: "add", Path: path, Value: value})
+func (p *patchWriter) begin(op, path string) {
+	if p.b.Len() == 0 {
+		p.b.WriteByte('[')
+	} else {
+		p.b.WriteByte(',')
+	}
+	p.b.WriteString(`{"op":"`)
+	p.b.WriteString(op)
+	p.b.WriteString(`","path":`)
+	p.b.Write(appendJSONString(p.b.AvailableBuffer(), path))
+	p.b.WriteString(`,"value":`)
+}
+
+// op writes an operation with value as its JSON.
+func (p *patchWriter) op(op, path string, value any) {
+	start := p.b.Len()
+	p.begin(op, path)
+	if err := p.enc.Encode(value); err != nil {
+		p.b.Truncate(start)
+		p.err = cmp.Or(p.err, fmt.Errorf("%s: %w", path, err))
+		return
+	}
+	p.b.Truncate(p.b.Len() - 1) // the newline Encode ends with
+	p.b.WriteByte('}')
+}
+
+func (p *patchWriter) add(path string, value any) { p.op("add", path, value) }
+
+// raw writes an operation whose value is the JSON raw.
+func (p *patchWriter) raw(op, path string, raw []byte) {
+	p.begin(op, path)
+	p.b.Write(raw)
+	p.b.WriteByte('}')
+}
+
+// str writes an "add" of a string.
+func (p *patchWriter) str(path, value string) {
+	p.begin("add", path)
+	p.b.Write(appendJSONString(p.b.AvailableBuffer(), value))
+	p.b.WriteByte('}')
+}
+
+// mapKeys adds what placement added to a string map: the keys of want (and extra, when set) that m holds
+// with their value in want (any value for extra), one by one when the map was there before, else m whole.
+func (p *patchWriter) mapKeys(path string, existed bool, m, want map[string]string, extra string) {
+	if !existed {
+		p.add(path, m)
+		return
+	}
+	var buf [8]string
+	keys := buf[:0]
+	for k, v := range want {
+		if have, ok := m[k]; ok && have == v && k != extra {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if _, ok := m[extra]; ok && extra != "" {
+		keys = append(keys, extra)
+	}
+	for _, k := range keys {
+		p.beginMember(path, k)
+		p.b.Write(appendJSONString(p.b.AvailableBuffer(), m[k]))
+		p.b.WriteByte('}')
+	}
+}
+
+// beginMember begins an "add" of the member key of the object at path (a constant, which needs no escaping).
+func (p *patchWriter) beginMember(path, key string) {
+	if p.b.Len() == 0 {
+		p.b.WriteByte('[')
+	} else {
+		p.b.WriteByte(',')
+	}
+	p.b.WriteString(`{"op":"add","path":"`)
+	p.b.WriteString(path)
+	p.b.WriteByte('/')
+	if strings.ContainsAny(key, "~/") {
+		key = pointerToken(key)
+	}
+	// Without its quotes: the path's string goes on.
+	quoted := appendJSONString(p.b.AvailableBuffer(), key)
+	p.b.Write(quoted[1 : len(quoted)-1])
+	p.b.WriteString(`","value":`)
+}
+
+// pointerToken escapes a map key as a JSON pointer token (RFC 6901): "~" as "~0", "/" as "~1".
+func pointerToken(key string) string {
+	b := make([]byte, 0, len(key)+4)
+	for i := range len(key) {
+		switch key[i] {
+		case '~':
+			b = append(b, '~', '0')
+		case '/':
+			b = append(b, '~', '1')
+		default:
+			b = append(b, key[i])
+		}
+	}
+	return string(b)
+}
+
+func (p *patchWriter) bytes() ([]byte, error) {
+	if p.err != nil {
+		return nil, p.err
+	}
+	if p.b.Len() == 0 {
+		return []byte("[]"), nil
+	}
+	p.b.WriteByte(']')
+	return slices.Clone(p.b.Bytes()), nil
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and control characters escaped, bytes
+// that are not UTF-8 as U+FFFD (as encoding/json writes them; TestAppendJSONString).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+			start = i + size
+		}
+		i += size
+	}
+	return append(append(b, s[start:]...), '"')
 }
 
 // volumes replaces the volumes placement changed and adds those it added (before: the volumes as admitted,
 // nil when the pod had none).
-func (p *patcher) volumes(after, before []corev1.Volume) {
+func (p *patchWriter) volumes(after, before []corev1.Volume) {
 	if before == nil {
 		p.add("/spec/volumes", after)
 		return
@@ -94,13 +267,13 @@ func (p *patcher) volumes(after, before []corev1.Volume) {
 		// the comparison of those (a volume source is a struct of pointers) spares the reflective walk of
 		// its thirty-odd fields, which cost more than the rest of the patch.
 		case after[i] != before[i] && !apiequality.Semantic.DeepEqual(after[i], before[i]):
-			p.ops = append(p.ops, patchOp{Op: "replace", Path: "/spec/volumes/" + strconv.Itoa(i), Value: after[i]})
+			p.op("replace", "/spec/volumes/"+strconv.Itoa(i), after[i])
 		}
 	}
 }
 
 // appendOps adds the elements of after past the first before (-1: the list was absent: add it whole).
-func appendOps[T any](p *patcher, path string, before int, after []T) {
+func appendOps[T any](p *patchWriter, path string, before int, after []T) {
 	if before < 0 {
 		if len(after) > 0 {
 			p.add(path, after)
@@ -113,7 +286,7 @@ func appendOps[T any](p *patcher, path string, before int, after []T) {
 }
 
 // affinity adds what placement added to the pod's affinity, part by part.
-func (p *patcher) affinity(a *corev1.Affinity, before *affinityShape) {
+func (p *patchWriter) affinity(a *corev1.Affinity, before *affinityShape) {
 	const base = "/spec/affinity"
 	switch {
 	case a == nil:
@@ -159,6 +332,8 @@ func (p *patcher) affinity(a *corev1.Affinity, before *affinityShape) {
 // podShape records, before placement, the lengths of the pod's lists that placement only extends (-1 for
 // an absent list), so that patchFor adds to them instead of writing them whole.
 type podShape struct {
+	// labels, annotations, nodeSelector: the pod had the map (placement only adds keys).
+	labels, annotations, nodeSelector    bool
 	tolerations, initContainers, spreads int
 	// volumes is a copy of the pod's volume list (placement replaces a volume's source, never changes it
 	// inside), nil when it had none.
@@ -178,6 +353,9 @@ type affinityShape struct {
 
 func shapeOf(pod *corev1.Pod) podShape {
 	s := podShape{
+		labels:          pod.Labels != nil,
+		annotations:     pod.Annotations != nil,
+		nodeSelector:    pod.Spec.NodeSelector != nil,
 		tolerations:     listLen(pod.Spec.Tolerations),
 		initContainers:  listLen(pod.Spec.InitContainers),
 		spreads:         listLen(pod.Spec.TopologySpreadConstraints),
@@ -213,7 +391,3 @@ func listLen[T any](l []T) int {
 	}
 	return len(l)
 }
-
-// marshalPatch encodes the operations with goccy/go-json, which writes what encoding/json writes in a third
-// of the time; TestPatchIsIdempotent applies the result as the API server does.
-func marshalPatch(ops []patchOp) ([]byte, error) { return gojson.Marshal(ops) }
