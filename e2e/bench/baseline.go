@@ -14,9 +14,11 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	admissionv1 "k8s.io/api/admission/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -33,6 +35,9 @@ const BaselineArg = "bench-baseline"
 //   - NoOp allows every pod unchanged;
 //   - SamePatch answers each pod, by namespace and name, with the patch loaded for it with PUT /patches on the
 //     metrics address (a JSON object "namespace/name" → patch), and allows unknown pods unchanged.
+//
+// Both serve controller-runtime's metrics (its webhook server's latency, as sparkplace does) on the metrics
+// address.
 func ServeBaseline(mode string, args []string) error {
 	fs := flag.NewFlagSet(BaselineArg, flag.ContinueOnError)
 	var host, certFile, keyFile, metricsAddr, healthAddr string
@@ -55,6 +60,7 @@ func ServeBaseline(mode string, args []string) error {
 	ctrl.SetLogger(zap.New())
 	var handler admission.Handler
 	admin := http.NewServeMux()
+	admin.Handle("GET /metrics", promhttp.HandlerFor(crmetrics.Registry, promhttp.HandlerOpts{}))
 	switch Variant(mode) {
 	case NoOp:
 		handler = admission.HandlerFunc(func(context.Context, admission.Request) admission.Response { return admission.Allowed("") })

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/sparkplace/sparkplace/e2e/framework"
@@ -33,10 +34,14 @@ type CreateRound struct {
 	// APIServerCPU and WebhookCPU are the CPU time the kube-apiserver and the webhook process spent during the
 	// parallel creates.
 	APIServerCPU, WebhookCPU time.Duration
-	// HandlerMean and ServerMean are, for sparkplace, the mean of its own admission histogram (the handler)
-	// and of controller-runtime's webhook latency (decoding the review, the handler, encoding the answer)
-	// over the parallel creates.
-	HandlerMean, ServerMean time.Duration
+	// SerialCall and ParallelCall are the mean time of the API server's call to the webhook, by its own
+	// histogram (apiserver_admission_webhook_admission_duration_seconds: sending the review, the webhook,
+	// reading the answer), over the serial and the parallel creates.
+	SerialCall, ParallelCall time.Duration
+	// HandlerMean is, for sparkplace, the mean of its own admission histogram (the handler); ServerMean, for
+	// every webhook, the mean of controller-runtime's webhook latency (decoding the review, the handler,
+	// encoding the answer); over the parallel creates, and SerialHandler, SerialServer over the serial ones.
+	HandlerMean, ServerMean, SerialHandler, SerialServer time.Duration
 	// Failed creates (serial and parallel); Placed pods carry sparkplace's placement annotation.
 	Failed, Placed int
 	FirstFailure   error
@@ -47,19 +52,17 @@ func (r *CreateRound) CreatesPerSecond() float64 {
 	return float64(r.Created) / r.ParallelWall.Seconds()
 }
 
-// MeasureCreates measures executor creates through each of Variants, Scale.Reps times, the variants in a
-// rotated order in each repetition so that a trend in the machine's load hits them alike.
+// MeasureCreates measures executor creates through each of Variants, Scale.Reps times (see createRep).
 func (e *Env) MeasureCreates(ctx context.Context) ([]CreateRound, error) {
 	var rounds []CreateRound
 	for rep := range e.Scale.Reps {
-		for k := range Variants {
-			v := Variants[(rep+k)%len(Variants)]
-			r, err := e.createRound(ctx, rep, v)
-			if err != nil {
-				return rounds, fmt.Errorf("create measurement, repetition %d, %s: %w", rep+1, v, err)
-			}
+		rs, err := e.createRep(ctx, rep)
+		if err != nil {
+			return rounds, fmt.Errorf("create measurement, repetition %d: %w", rep+1, err)
+		}
+		for _, r := range rs {
 			e.Logf("create rep %d %-10s serial p50 %s p99 %s, %.0f creates/s, API server %.2f ms CPU/create, webhook %.2f ms, %d failed",
-				rep+1, v, percentile(r.Serial, .5).Round(10*time.Microsecond), percentile(r.Serial, .99).Round(10*time.Microsecond),
+				rep+1, r.Variant, percentile(r.Serial, .5).Round(10*time.Microsecond), percentile(r.Serial, .99).Round(10*time.Microsecond),
 				r.CreatesPerSecond(), ms(r.APIServerCPU)/float64(r.Created), ms(r.WebhookCPU)/float64(r.Created), r.Failed)
 			rounds = append(rounds, *r)
 		}
@@ -67,123 +70,245 @@ func (e *Env) MeasureCreates(ctx context.Context) ([]CreateRound, error) {
 	return rounds, nil
 }
 
-func (e *Env) createRound(ctx context.Context, rep int, v Variant) (_ *CreateRound, err error) {
+// createTarget is one variant's namespace of a repetition and the executors to create in it.
+type createTarget struct {
+	v    Variant
+	ns   string
+	pods []*corev1.Pod
+	r    *CreateRound
+	mu   sync.Mutex
+}
+
+// createRep is one repetition: every variant gets a fresh namespace with a running driver; then the serial
+// creates go one at a time to the variants in turn (a create of each variant, the next of each, ...), so that
+// a change in the machine's load hits every variant alike; then each variant's parallel creates, the order of
+// the variants rotated per repetition.
+func (e *Env) createRep(ctx context.Context, rep int) (_ []*CreateRound, err error) {
+	order := make([]Variant, len(Variants))
+	for k := range Variants {
+		order[k] = Variants[(rep+k)%len(Variants)]
+	}
+	targets := make([]*createTarget, len(order))
+	defer func() {
+		for _, t := range targets {
+			if t == nil {
+				continue
+			}
+			if derr := e.deleteNamespace(ctx, t.ns); err == nil {
+				err = derr
+			}
+		}
+	}()
+	for k, v := range order {
+		if targets[k], err = e.createTarget(ctx, rep, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", v, err)
+		}
+	}
+
+	if err := e.settle(ctx, PartCreate); err != nil {
+		return nil, err
+	}
+	api0, err := e.scrapeAPIServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	webhooks0 := make([]Metrics, len(targets))
+	for k, t := range targets {
+		if webhooks0[k], err = e.scrapeVariant(ctx, t.v); err != nil {
+			return nil, err
+		}
+	}
+	for i := range e.Scale.Serial {
+		for k := range targets {
+			t := targets[(i+k)%len(targets)]
+			if took, err := e.create(ctx, t, t.pods[i]); err == nil {
+				t.r.Serial = append(t.r.Serial, took)
+			}
+		}
+	}
+	api1, err := e.scrapeAPIServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for k, t := range targets {
+		t.r.SerialCall = webhookCallMean(api0, api1, t.v)
+		m, err := e.scrapeVariant(ctx, t.v)
+		if err != nil {
+			return nil, err
+		}
+		t.r.SerialHandler, t.r.SerialServer = webhookMeans(webhooks0[k], m, t.v)
+	}
+
+	for _, t := range targets {
+		if err := e.createParallel(ctx, t); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.v, err)
+		}
+	}
+	rounds := make([]*CreateRound, len(targets))
+	for k, t := range targets {
+		rounds[k] = t.r
+	}
+	return rounds, nil
+}
+
+// createTarget creates variant v's namespace and driver and prepares its executors (for the same-patch
+// webhook, their patches).
+func (e *Env) createTarget(ctx context.Context, rep int, v Variant) (*createTarget, error) {
 	ns, err := e.newNamespace(ctx, "create-"+string(v), v)
 	if err != nil {
 		return nil, err
 	}
-	defer func() {
-		if derr := e.deleteNamespace(ctx, ns); err == nil {
-			err = derr
-		}
-	}()
+	t := &createTarget{v: v, ns: ns, r: &CreateRound{Variant: v, Rep: rep}}
 	// One driver, in the first zone for every variant, so that sparkplace's patches are alike in all rounds.
+	// The drivers of a repetition run side by side, those of the baselines on the zone's one untainted node:
+	// small ones (spark.kubernetes.driver.request.cores=100m, spark.driver.memory=384m) fit.
 	app := sparksim.NewApp("bench-create", ns).WithDriverZone(e.Zones[0])
-	if _, err := e.Client.CoreV1().Pods(ns).Create(ctx, app.DriverPod(), metav1.CreateOptions{}); err != nil {
-		return nil, fmt.Errorf("create driver: %w", err)
+	app.DriverMemoryMiB = 384
+	driverPod := app.DriverPod()
+	for i := range driverPod.Spec.Containers {
+		if c := &driverPod.Spec.Containers[i]; c.Name == sparksim.DriverContainer {
+			c.Resources.Requests[corev1.ResourceCPU] = resource.MustParse("100m")
+		}
+	}
+	if _, err := e.Client.CoreV1().Pods(ns).Create(ctx, driverPod, metav1.CreateOptions{}); err != nil {
+		return t, fmt.Errorf("create driver: %w", err)
 	}
 	driver, err := sparksim.WaitForPod(ctx, e.Client, ns, app.DriverName(), 3*time.Minute, sparksim.PodRunning)
 	if err != nil {
-		return nil, err
+		return t, err
 	}
-	n := e.Scale.Serial + e.Scale.Parallel
-	pods := make([]*corev1.Pod, n)
-	for i := range pods {
-		pods[i] = app.ExecutorPod(driver, i+1)
-		pods[i].Spec.SchedulerName = unscheduled
+	t.pods = make([]*corev1.Pod, e.Scale.Serial+e.Scale.Parallel)
+	for i := range t.pods {
+		t.pods[i] = app.ExecutorPod(driver, i+1)
+		t.pods[i].Spec.SchedulerName = unscheduled
 	}
 	if v == Sparkplace || v == SamePatch {
-		if err := e.waitDriverZoneKnown(ctx, pods[0]); err != nil {
-			return nil, err
+		if err := e.waitDriverZoneKnown(ctx, t.pods[0]); err != nil {
+			return t, err
 		}
 	}
 	if v == SamePatch {
-		if err := e.precomputePatches(ctx, pods); err != nil {
-			return nil, err
+		if err := e.precomputePatches(ctx, t.pods); err != nil {
+			return t, err
 		}
 	}
-	r := &CreateRound{Variant: v, Rep: rep}
-	var mu sync.Mutex
-	create := func(pod *corev1.Pod) (time.Duration, error) {
-		start := time.Now()
-		created, err := e.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
-		took := time.Since(start)
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			r.Failed++
-			if r.FirstFailure == nil {
-				r.FirstFailure = fmt.Errorf("create %s: %w", pod.Name, err)
-			}
-			return took, err
-		}
-		if _, ok := created.Annotations[placement.AnnotationKey]; ok {
-			r.Placed++
-		}
-		return took, nil
-	}
-	for _, pod := range pods[:e.Scale.Serial] {
-		if took, err := create(pod); err == nil {
-			r.Serial = append(r.Serial, took)
-		}
-	}
+	return t, nil
+}
 
-	apiPID, webhookPID := e.apiServerPID(), e.webhookPID(v)
+// create creates pod in t's namespace and records a failure or the placement in t's round.
+func (e *Env) create(ctx context.Context, t *createTarget, pod *corev1.Pod) (time.Duration, error) {
+	start := time.Now()
+	created, err := e.Client.CoreV1().Pods(t.ns).Create(ctx, pod, metav1.CreateOptions{})
+	took := time.Since(start)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err != nil {
+		t.r.Failed++
+		if t.r.FirstFailure == nil {
+			t.r.FirstFailure = fmt.Errorf("create %s: %w", pod.Name, err)
+		}
+		return took, err
+	}
+	if _, ok := created.Annotations[placement.AnnotationKey]; ok {
+		t.r.Placed++
+	}
+	return took, nil
+}
+
+// createParallel makes t's parallel creates, by Scale.Clients clients at once, with the CPU the API server and
+// the webhook spend meanwhile and the metrics of both.
+func (e *Env) createParallel(ctx context.Context, t *createTarget) error {
+	r := t.r
+	apiPID, webhookPID := e.apiServerPID(), e.webhookPID(t.v)
+	if err := e.settle(ctx, PartCreate); err != nil {
+		return err
+	}
+	wm0, err := e.scrapeVariant(ctx, t.v)
+	if err != nil {
+		return err
+	}
+	am0, err := e.scrapeAPIServer(ctx)
+	if err != nil {
+		return err
+	}
 	api0, err := processCPU(apiPID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	var wh0 time.Duration
 	if webhookPID != 0 {
 		if wh0, err = processCPU(webhookPID); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	var metrics0 Metrics
-	if v == Sparkplace {
-		if metrics0, err = e.scrapeSparkplace(ctx); err != nil {
-			return nil, err
-		}
-	}
-	parallelPods := pods[e.Scale.Serial:]
-	latencies := make([]time.Duration, len(parallelPods))
+	pods := t.pods[e.Scale.Serial:]
+	latencies := make([]time.Duration, len(pods))
 	start := time.Now()
-	errs := parallel(len(parallelPods), e.Scale.Clients, func(i int) error {
+	errs := parallel(len(pods), e.Scale.Clients, func(i int) error {
 		var err error
-		latencies[i], err = create(parallelPods[i])
+		latencies[i], err = e.create(ctx, t, pods[i])
 		return err
 	})
 	r.ParallelWall = time.Since(start)
 	api1, err := processCPU(apiPID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.APIServerCPU = api1 - api0
 	if webhookPID != 0 {
 		wh1, err := processCPU(webhookPID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.WebhookCPU = wh1 - wh0
 	}
-	if v == Sparkplace {
-		metrics1, err := e.scrapeSparkplace(ctx)
-		if err != nil {
-			return nil, err
-		}
-		seconds := func(name string, labels map[string]string) time.Duration {
-			return time.Duration(HistogramMean(metrics0, metrics1, name, labels) * float64(time.Second))
-		}
-		r.HandlerMean = seconds(metricAdmissionTimes, map[string]string{"role": "executor"})
-		r.ServerMean = seconds("controller_runtime_webhook_latency_seconds", map[string]string{"webhook": framework.WebhookPath})
+	am1, err := e.scrapeAPIServer(ctx)
+	if err != nil {
+		return err
 	}
+	r.ParallelCall = webhookCallMean(am0, am1, t.v)
+	wm1, err := e.scrapeVariant(ctx, t.v)
+	if err != nil {
+		return err
+	}
+	r.HandlerMean, r.ServerMean = webhookMeans(wm0, wm1, t.v)
 	for i, err := range errs {
 		if err == nil {
 			r.Parallel = append(r.Parallel, latencies[i])
 			r.Created++
 		}
 	}
-	return r, nil
+	return nil
+}
+
+// scrapeVariant reads the metrics of variant v's webhook (none for NoWebhook).
+func (e *Env) scrapeVariant(ctx context.Context, v Variant) (Metrics, error) {
+	if v == NoWebhook {
+		return nil, nil
+	}
+	return e.scrapeWebhook(ctx, v)
+}
+
+// webhookMeans are the mean of sparkplace's own executor admission histogram (0 for the baselines) and of
+// controller-runtime's webhook latency between two scrapes of a webhook's metrics.
+func webhookMeans(before, after Metrics, v Variant) (handler, server time.Duration) {
+	seconds := func(name string, labels map[string]string) time.Duration {
+		return time.Duration(HistogramMean(before, after, name, labels) * float64(time.Second))
+	}
+	if v == Sparkplace {
+		handler = seconds(metricAdmissionTimes, map[string]string{"role": "executor"})
+	}
+	return handler, seconds("controller_runtime_webhook_latency_seconds", map[string]string{"webhook": framework.WebhookPath})
+}
+
+// webhookCallMean is the mean time of the API server's calls to variant v's webhook between two scrapes of
+// its metrics (0 for none).
+func webhookCallMean(before, after Metrics, v Variant) time.Duration {
+	if v == NoWebhook {
+		return 0
+	}
+	mean := HistogramMean(before, after, "apiserver_admission_webhook_admission_duration_seconds", map[string]string{"name": webhookName(v)})
+	return time.Duration(mean * float64(time.Second))
 }
 
 // waitDriverZoneKnown waits until sparkplace pins an executor to its driver's zone, i.e. its informer has seen

@@ -78,7 +78,9 @@ type Env struct {
 	// manifests/base/deployment.yaml; every webhook of the run gets them.
 	GoEnv []string
 
-	run      string // in every namespace name, so no name is ever reused (see newNamespace)
+	run      string  // in every namespace name, so no name is ever reused (see newNamespace)
+	idle     float64 // the control plane's CPU at rest, in cores (measureIdle)
+	quiets   []Quiet // the waits for it to settle (settle)
 	seq      atomic.Int64
 	direct   *http.Client // to the webhooks, trusting the control plane's CA
 	insecure *http.Client // to kube-scheduler's metrics, served with its own self-signed certificate
@@ -127,14 +129,14 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	}
 	e := &Env{CP: cp, Scale: o.Scale, Zones: fleet.Zones, Logf: o.Logf, GoEnv: goEnv, run: randomHex(3), Baselines: map[Variant]*framework.Webhook{}}
 	if e.Sparkplace, err = cp.StartWebhook(ctx, framework.WebhookOptions{
-		Command: []string{bin, "webhook"}, NamespaceSelector: selectVariant(Sparkplace), Env: goEnv,
+		Command: []string{bin, "webhook"}, WebhookName: webhookName(Sparkplace), NamespaceSelector: selectVariant(Sparkplace), Env: goEnv,
 	}); err != nil {
 		return nil, err
 	}
 	for _, v := range []Variant{NoOp, SamePatch} {
 		w, err := cp.StartWebhook(ctx, framework.WebhookOptions{
 			Command: append(append([]string(nil), o.BaselineCommand...), string(v)),
-			Name:    "bench-" + string(v), WebhookName: string(v) + ".bench.sparkplace.io",
+			Name:    "bench-" + string(v), WebhookName: webhookName(v),
 			NamespaceSelector: selectVariant(v), Env: goEnv,
 		})
 		if err != nil {
@@ -155,6 +157,9 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	e.insecure = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a local process on loopback, read-only metrics
 	}}
+	if err := e.measureIdle(ctx); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -216,6 +221,15 @@ func (e *Env) webhookPID(v Variant) int {
 	return e.Baselines[v].Process().Pid()
 }
 
+// webhookName is the name of variant v's webhook in its MutatingWebhookConfiguration, the "name" label of
+// the API server's webhook metrics.
+func webhookName(v Variant) string {
+	if v == Sparkplace {
+		return "pods.sparkplace.io"
+	}
+	return string(v) + ".bench.sparkplace.io"
+}
+
 // apiServerPID is the kube-apiserver's process id.
 func (e *Env) apiServerPID() int { return e.CP.Process("kube-apiserver").Pid() }
 
@@ -234,15 +248,26 @@ func (e *Env) newNamespace(ctx context.Context, purpose string, v Variant) (stri
 	})
 }
 
-// deleteNamespace deletes the pods of a namespace at once (no grace: nothing runs in them) and the namespace,
-// and waits until it is gone, so that its deletion does not load the next measurement.
+// deleteNamespace deletes the pods of a namespace (no grace: nothing runs in them), Scale.Clients at a time
+// (the API server works through a DeleteCollection one pod at a time: a round's thousand bound pods took
+// their namespace 30 s to go, 17 s so), then the namespace, and waits until it is gone, so that its deletion
+// does not load the next measurement.
 func (e *Env) deleteNamespace(ctx context.Context, name string) error {
 	zero := int64(0)
 	pods := e.Client.CoreV1().Pods(name)
-	// A thousand bound pods may take the API server longer than its request timeout; it goes on deleting them.
-	if err := pods.DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{}); err != nil &&
-		!apierrors.IsServerTimeout(err) && !apierrors.IsTimeout(err) {
-		return fmt.Errorf("delete pods of %s: %w", name, err)
+	list, err := pods.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list pods of %s: %w", name, err)
+	}
+	errs := parallel(len(list.Items), e.Scale.Clients, func(i int) error {
+		err := pods.Delete(ctx, list.Items[i].Name, metav1.DeleteOptions{GracePeriodSeconds: &zero})
+		if apierrors.IsNotFound(err) { // gone meanwhile
+			return nil
+		}
+		return err
+	})
+	if n, err := firstError(errs); n > 0 {
+		return fmt.Errorf("delete pods of %s: %d failed: %w", name, n, err)
 	}
 	if err := e.Client.CoreV1().Namespaces().Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("delete namespace %s: %w", name, err)

@@ -19,11 +19,29 @@ type Metrics map[string]*dto.MetricFamily
 
 // scrapeSparkplace reads sparkplace's metrics.
 func (e *Env) scrapeSparkplace(ctx context.Context) (Metrics, error) {
-	text, err := e.Sparkplace.Metrics(ctx)
-	if err != nil {
-		return nil, err
+	return e.scrapeWebhook(ctx, Sparkplace)
+}
+
+// scrapeWebhook reads the metrics of variant v's webhook (sparkplace's, or controller-runtime's of a baseline).
+func (e *Env) scrapeWebhook(ctx context.Context, v Variant) (Metrics, error) {
+	w := e.Sparkplace
+	if v != Sparkplace {
+		w = e.Baselines[v]
 	}
-	return parseMetrics("sparkplace", text)
+	text, err := w.Metrics(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s webhook: %w", v, err)
+	}
+	return parseMetrics(string(v), text)
+}
+
+// scrapeAPIServer reads kube-apiserver's metrics.
+func (e *Env) scrapeAPIServer(ctx context.Context) (Metrics, error) {
+	b, err := e.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kube-apiserver metrics: %w", err)
+	}
+	return parseMetrics("kube-apiserver", string(b))
 }
 
 // scrapeScheduler reads kube-scheduler's metrics (its plugin and extension-point timings).

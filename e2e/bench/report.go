@@ -133,10 +133,14 @@ func spreadCell(s Spread, format string) string {
 func (r *Report) createSection(b *strings.Builder) {
 	s := r.Scale
 	fmt.Fprintf(b, "## Executor creates through the API server\n\n"+
-		"%d repetitions; in each, every variant in turn (order rotated per repetition), in a fresh namespace with a running driver: "+
-		"%d creates one at a time, then %d by %d clients at once. Spark executor pods as a running driver creates them "+
+		"%d repetitions; in each, every variant gets a fresh namespace with a running driver, then makes %d creates one at a time, "+
+		"the variants taking turns create by create (so that a change in the machine's load hits them alike), then %d by %d clients at once, "+
+		"the variants one after the other (order rotated per repetition). Spark executor pods as a running driver creates them "+
 		"(never scheduled, so only the create is measured). Cells: min – median – max over the repetitions. "+
-		"*same-patch* returns, precomputed, the very patch sparkplace returns for each pod: the API server does the same work, the webhook none.\n\n",
+		"*same-patch* returns, precomputed, the very patch sparkplace returns for each pod: the API server does the same work, the webhook none. "+
+		"The webhook call is the API server's own timing of it (`apiserver_admission_webhook_admission_duration_seconds`: sending the review, "+
+		"the webhook, reading the answer); the server mean is controller-runtime's (`controller_runtime_webhook_latency_seconds`: decoding "+
+		"the review, the handler, encoding the answer), the handler mean sparkplace's own.\n\n",
 		s.Reps, s.Serial, s.Parallel, s.Clients)
 	b.WriteString("| measurement |")
 	for _, v := range Variants {
@@ -152,6 +156,15 @@ func (r *Report) createSection(b *strings.Builder) {
 	}
 	row("serial create p50, ms", "%.1f", func(c *CreateRound) (float64, bool) { return ms(percentile(c.Serial, .5)), len(c.Serial) > 0 })
 	row("serial create p99, ms", "%.1f", func(c *CreateRound) (float64, bool) { return ms(percentile(c.Serial, .99)), len(c.Serial) > 0 })
+	row("serial: webhook call mean (API server), ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.SerialCall), c.SerialCall > 0
+	})
+	row("serial: webhook server mean (controller-runtime), ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.SerialServer), c.SerialServer > 0
+	})
+	row("serial: sparkplace handler mean (its histogram), ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.SerialHandler), c.SerialHandler > 0
+	})
 	row(fmt.Sprintf("creates/s, %d clients", s.Clients), "%.0f", func(c *CreateRound) (float64, bool) { return c.CreatesPerSecond(), c.Created > 0 })
 	row("kube-apiserver CPU per create, ms", "%.2f", func(c *CreateRound) (float64, bool) {
 		return ms(c.APIServerCPU) / float64(c.Created), c.Created > 0
@@ -159,15 +172,20 @@ func (r *Report) createSection(b *strings.Builder) {
 	row("webhook CPU per create, ms", "%.2f", func(c *CreateRound) (float64, bool) {
 		return ms(c.WebhookCPU) / float64(c.Created), c.Created > 0 && c.Variant != NoWebhook
 	})
-	row("sparkplace handler mean (its histogram), ms", "%.2f", func(c *CreateRound) (float64, bool) {
-		return ms(c.HandlerMean), c.HandlerMean > 0
+	row(fmt.Sprintf("%d clients: webhook call mean (API server), ms", s.Clients), "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.ParallelCall), c.ParallelCall > 0
 	})
-	row("sparkplace webhook server mean (controller-runtime), ms", "%.2f", func(c *CreateRound) (float64, bool) {
+	row(fmt.Sprintf("%d clients: webhook server mean (controller-runtime), ms", s.Clients), "%.2f", func(c *CreateRound) (float64, bool) {
 		return ms(c.ServerMean), c.ServerMean > 0
+	})
+	row(fmt.Sprintf("%d clients: sparkplace handler mean (its histogram), ms", s.Clients), "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.HandlerMean), c.HandlerMean > 0
 	})
 	row("failed creates", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Failed), true })
 	row("pods placed by sparkplace's patch", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Placed), true })
-	b.WriteString("\nRatios within each repetition (min – median – max):\n\n| ratio | value | target |\n|---|---|---|\n")
+	b.WriteString("\n")
+	r.quietSentence(b, PartCreate, "measured phase (the serial creates, each variant's parallel creates)")
+	b.WriteString("Ratios within each repetition (min – median – max):\n\n| ratio | value | target |\n|---|---|---|\n")
 	ratio := func(name, target string, num, den Variant, f func(*CreateRound) float64) {
 		var xs []float64
 		for rep := range s.Reps {
@@ -261,6 +279,13 @@ func (r *Report) schedSection(b *strings.Builder) {
 	row("kube-scheduler CPU per executor, ms", "%.2f", func(rd *SchedRound) (float64, bool) {
 		return ms(rd.SchedulerCPU) / float64(rd.Pods), rd.SchedulerCPU > 0
 	})
+	row("kube-apiserver CPU per executor, ms", "%.2f", func(rd *SchedRound) (float64, bool) {
+		return ms(rd.APIServerCPU) / float64(rd.Pods), rd.APIServerCPU > 0
+	})
+	row("API server: binding mean (POST pods/binding), ms", "%.0f", func(rd *SchedRound) (float64, bool) {
+		return ms(rd.BindingCall), rd.BindingCall > 0
+	})
+	row("other processes on the machine, cores", "%.2f", func(rd *SchedRound) (float64, bool) { return rd.Others, true })
 	row("scheduling attempts per executor", "%.2f", func(rd *SchedRound) (float64, bool) {
 		return rd.Scheduler.Attempts / float64(rd.Pods), rd.Scheduler.Attempts > 0
 	})
@@ -305,6 +330,31 @@ func (r *Report) schedSection(b *strings.Builder) {
 		"for one pod; Bind runs apart, one API call per pod, and its mean is mostly the wait for the API server; plugin shares "+
 		"are of the scheduling cycle (not binding), from the cycles it samples.\n\n",
 		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"), spreadCell(spreadOf(cs), "%.2f"))
+	r.quietSentence(b, PartSched, "round (before kube-scheduler resumed)")
+}
+
+// quietSentence says how long the phases of part waited for the control plane to settle.
+func (r *Report) quietSentence(b *strings.Builder, part, phase string) {
+	var waits []float64
+	timedOut := 0
+	for _, q := range r.Quiets {
+		if q.Part == part {
+			waits = append(waits, q.Waited.Seconds())
+			if q.TimedOut {
+				timedOut++
+			}
+		}
+	}
+	if len(waits) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "Before each %s the run waited until the control plane, kwok and the webhooks were back at rest (their CPU over a second "+
+		"at most twice, and at most 0.05 cores above, the %.2f cores measured at rest after setup): waits of %s s",
+		phase, r.Idle, spreadCell(spreadOf(waits), "%.1f"))
+	if timedOut > 0 {
+		fmt.Fprintf(b, "; %d of %d did not settle within %s and were measured all the same", timedOut, len(waits), quietLimit)
+	}
+	b.WriteString(".\n\n")
 }
 
 // topPlugins names the n plugins with the most time in the scheduling rounds, summed over the rounds.

@@ -31,6 +31,9 @@ type Report struct {
 	Burst   *BurstResult
 	Sched   []SchedRound
 	Memory  *MemoryResult
+	// Idle is the control plane's CPU (cores) at rest; Quiets the waits for it to settle before each phase.
+	Idle   float64
+	Quiets []Quiet
 }
 
 // MachineLoad says how busy the machine was with other work during the run.
@@ -56,13 +59,14 @@ func Run(ctx context.Context, e *Env, parts ...string) (*Report, error) {
 		}
 		want[p] = true
 	}
-	r := &Report{Scale: e.Scale, Started: time.Now()}
+	r := &Report{Scale: e.Scale, Started: time.Now(), Idle: e.idle}
 	load, err := startLoad(e.CP.Dir)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		r.Wall = time.Since(r.Started)
+		r.Quiets = e.quiets
 		if m, lerr := load.end(); lerr == nil {
 			r.Machine = m
 		}

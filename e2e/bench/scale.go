@@ -9,8 +9,8 @@ import (
 // FullScale, the scale the report's figures are stated at.
 type Scale struct {
 	Name string
-	// Reps is the number of interleaved repetitions of the create measurement; each runs every variant once,
-	// in a rotated order.
+	// Reps is the number of repetitions of the create measurement; each runs every variant: the serial creates
+	// taking turns create by create, the parallel ones one variant after the other, in a rotated order.
 	Reps int
 	// Serial creates are made one at a time (latency); Parallel creates by Clients clients at once (throughput).
 	Serial, Parallel, Clients int
@@ -35,13 +35,14 @@ var SmallScale = Scale{
 	Timeout: 10 * time.Minute,
 }
 
-// FullScale is the scale of the report: 3 repetitions of 100 serial and 500 parallel creates per variant;
-// 20 drivers × 50 executors; 3 repetitions of scheduling 1,000 executors per variant; 5,000 nodes, 20,000
-// other pods and 1,000 Spark pods. It takes about 30 minutes on 2 shared cores.
+// FullScale is the scale of the report: 3 repetitions of 200 serial and 500 parallel creates per variant;
+// 20 drivers × 50 executors; 5 repetitions of scheduling 1,000 executors per variant (a round's rate varies
+// with what the API server has to do besides: more rounds for a median); 5,000 nodes, 20,000 other pods and
+// 1,000 Spark pods. It takes about a quarter of an hour on 2 shared cores.
 var FullScale = Scale{
-	Name: "full", Reps: 3, Serial: 100, Parallel: 500, Clients: 16,
+	Name: "full", Reps: 3, Serial: 200, Parallel: 500, Clients: 16,
 	BurstDrivers: 20, BurstExecutors: 50, SpotNodesPerZone: 24,
-	SchedReps: 3, SchedDrivers: 20, SchedExecutors: 50,
+	SchedReps: 5, SchedDrivers: 20, SchedExecutors: 50,
 	MemNodes: 5000, MemPods: 20000, MemDrivers: 20, MemExecutors: 49,
 	Timeout: 90 * time.Minute,
 }

@@ -42,8 +42,14 @@ type SchedRound struct {
 	Wall time.Duration
 	// InDriverZone counts executors bound in their driver's zone.
 	InDriverZone int
-	// SchedulerCPU is kube-scheduler's CPU time (from /proc) from its resumption to the last binding.
-	SchedulerCPU time.Duration
+	// SchedulerCPU and APIServerCPU are kube-scheduler's and kube-apiserver's CPU time (from /proc) from the
+	// scheduler's resumption to the last binding.
+	SchedulerCPU, APIServerCPU time.Duration
+	// BindingCall is the API server's mean time for a binding (POST pods/binding, its
+	// apiserver_request_duration_seconds), the API server's side of the scheduler's Bind.
+	BindingCall time.Duration
+	// Others is the CPU (cores) the machine's other processes (not the run's) used during the round.
+	Others float64
 	// Scheduler is what kube-scheduler's own metrics say about the round.
 	Scheduler SchedulerStats
 }
@@ -127,26 +133,32 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 			err = derr
 		}
 	}()
-	var executors []*corev1.Pod
-	driverZone := map[string]string{} // executor name → its driver's zone
-	for i := range e.Scale.SchedDrivers {
-		zone := e.Zones[i%len(e.Zones)]
-		pl, ok := placements[zone]
+	// The drivers are created at once, then waited for.
+	apps := make([]*sparksim.App, e.Scale.SchedDrivers)
+	driverZones := make([]string, len(apps))
+	for i := range apps {
+		driverZones[i] = e.Zones[i%len(e.Zones)]
+		pl, ok := placements[driverZones[i]]
 		if !ok {
-			return nil, fmt.Errorf("no sparkplace placement seen in zone %s (the burst had too few drivers)", zone)
+			return nil, fmt.Errorf("no sparkplace placement seen in zone %s (the burst had too few drivers)", driverZones[i])
 		}
-		app := sparksim.NewApp(fmt.Sprintf("sched-%d", i+1), ns)
-		driver := app.DriverPod()
+		apps[i] = sparksim.NewApp(fmt.Sprintf("sched-%d", i+1), ns)
+		driver := apps[i].DriverPod()
 		pl.Driver.applyTo(driver)
 		if _, err := e.Client.CoreV1().Pods(ns).Create(ctx, driver, metav1.CreateOptions{}); err != nil {
 			return nil, fmt.Errorf("create driver: %w", err)
 		}
-		if driver, err = sparksim.WaitForPod(ctx, e.Client, ns, app.DriverName(), 3*time.Minute, sparksim.PodRunning); err != nil {
+	}
+	var executors []*corev1.Pod
+	driverZone := map[string]string{} // executor name → its driver's zone
+	for i, app := range apps {
+		driver, err := sparksim.WaitForPod(ctx, e.Client, ns, app.DriverName(), 3*time.Minute, sparksim.PodRunning)
+		if err != nil {
 			return nil, err
 		}
 		for id := 1; id <= e.Scale.SchedExecutors; id++ {
 			p := app.ExecutorPod(driver, id)
-			pl.Executor.applyTo(p)
+			placements[driverZones[i]].Executor.applyTo(p)
 			switch v {
 			case SchedNoZone:
 				withoutZone(p)
@@ -155,7 +167,7 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 				withDriverPodAffinity(p, app.ID)
 			}
 			executors = append(executors, p)
-			driverZone[p.Name] = zone
+			driverZone[p.Name] = driverZones[i]
 		}
 	}
 	// kube-scheduler is paused while the executors are created, so that all wait when it resumes and it, not
@@ -198,7 +210,22 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	defer stopWatch()
 	go bound.run(watchCtx, e, ns, list.ResourceVersion)
 
+	if err := e.settle(ctx, PartSched); err != nil {
+		return nil, err
+	}
+	api0, err := e.scrapeAPIServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	load, err := startLoad(e.CP.Dir)
+	if err != nil {
+		return nil, err
+	}
 	cpu0, err := processCPU(scheduler)
+	if err != nil {
+		return nil, err
+	}
+	apiCPU0, err := processCPU(e.apiServerPID())
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +244,21 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 		return nil, err
 	}
 	r.SchedulerCPU = cpu1 - cpu0
+	apiCPU1, err := processCPU(e.apiServerPID())
+	if err != nil {
+		return nil, err
+	}
+	r.APIServerCPU = apiCPU1 - apiCPU0
+	if m, err := load.end(); err == nil {
+		r.Others = coresOf(m.Others, m.Elapsed)
+	}
+	api1, err := e.scrapeAPIServer(ctx)
+	if err != nil {
+		return nil, err
+	}
+	binding := HistogramMean(api0, api1, "apiserver_request_duration_seconds",
+		map[string]string{"verb": "POST", "resource": "pods", "subresource": "binding"})
+	r.BindingCall = time.Duration(binding * float64(time.Second))
 	after, err := e.scrapeScheduler(ctx)
 	if err != nil {
 		return nil, err
