@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,7 +73,10 @@ type Version struct {
 	zone       ZoneConfig
 	driverZone DriverZone
 	query      rego.PreparedEvalQuery
-	cache      *decisionCache
+	// plan evaluates the query faster than query does (plan.go); nil when the bundle needs what it does not
+	// implement, and then query evaluates every miss.
+	plan  *planEval
+	cache *decisionCache
 	// keys are the input paths the decision can depend on, per role: the cache's key holds only those.
 	keys    keyPaths
 	timeout time.Duration
@@ -139,6 +144,10 @@ func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) 
 	if err != nil {
 		return nil, fmt.Errorf("preparing %s: %w", Query, err)
 	}
+	plan, err := newVersionPlan(ctx, compiler, store, e.opts.Timeout)
+	if err != nil && !errors.Is(err, errPlanUnsupported) {
+		return nil, err
+	}
 	zone, err := parseZoneConfig(src.config)
 	if err != nil {
 		return nil, err
@@ -147,7 +156,7 @@ func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) 
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: versionHash(src, g), guardrails: g.guardrails, zone: zone, driverZone: driverZone, query: query, cache: newDecisionCache(e.opts.CacheSize, &e.cache), keys: newKeyPaths(ctx, compiler, store), timeout: e.opts.Timeout}, nil
+	return &Version{hash: versionHash(src, g), guardrails: g.guardrails, zone: zone, driverZone: driverZone, query: query, plan: plan, cache: newDecisionCache(e.opts.CacheSize, &e.cache), keys: newKeyPaths(ctx, compiler, store), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.
@@ -219,6 +228,22 @@ func (v *Version) eval(ctx context.Context, raw []byte, timeout time.Duration) (
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if v.plan != nil {
+		value, err := v.plan.eval(ctx, input)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("evaluating %s: stopped after %s: %w", Query, timeout, ctxErr)
+		}
+		if err == nil && value != nil {
+			return decodeDecision(value)
+		}
+		// Undefined, a conflict or a builtin error: topdown, the reference, says what the pod gets and how
+		// the error reads.
+	}
+	return v.evalTopdown(ctx, input, timeout)
+}
+
+// evalTopdown evaluates the query with OPA's evaluator; ctx carries the deadline of timeout.
+func (v *Version) evalTopdown(ctx context.Context, input ast.Value, timeout time.Duration) (*placement.Decision, error) {
 	// Stop the evaluation when ctx ends, without the goroutine per evaluation that OPA starts otherwise.
 	stop := topdown.NewCancel()
 	defer context.AfterFunc(ctx, stop.Cancel)()
@@ -249,6 +274,16 @@ func decodeDecision(value ast.Value) (*placement.Decision, error) {
 	if _, ok := value.(ast.Object); !ok {
 		return nil, fmt.Errorf("decoding %s: want an object, got %s", Query, valueKind(value))
 	}
+	var d placement.Decision
+	if setValue(value, reflect.ValueOf(&d).Elem()) {
+		return &d, nil
+	}
+	return decodeDecisionJSON(value)
+}
+
+// decodeDecisionJSON is decodeDecision through the value's JSON: it names what is wrong with a value
+// setValue does not take.
+func decodeDecisionJSON(value ast.Value) (*placement.Decision, error) {
 	raw, err := appendJSON(nil, value)
 	if err != nil {
 		return nil, fmt.Errorf("decoding %s: %w", Query, err)
