@@ -17,9 +17,8 @@ type Explanation struct {
 	Notes     []string `json:"notes,omitempty"`
 }
 
-// Annotate records e on the pod. It owns the annotation: an older value (an earlier bundle) is replaced.
-// It reports whether the pod changed.
-func Annotate(pod *corev1.Pod, e Explanation) bool {
+// JSON is e as the annotation's value.
+func (e Explanation) JSON() string {
 	if e.Rules == nil {
 		e.Rules = []string{}
 	}
@@ -27,14 +26,23 @@ func Annotate(pod *corev1.Pod, e Explanation) bool {
 	// (TestExplanationJSONMatchesEncodingJSON), in a fraction of the time: this runs on every admission.
 	raw, err := gojson.Marshal(e)
 	if err != nil { // Explanation holds only strings and slices of them: Marshal cannot fail.
-		return false
+		return ""
 	}
-	if pod.Annotations[AnnotationKey] == string(raw) {
+	return string(raw)
+}
+
+// Annotate records e on the pod. It owns the annotation: an older value (an earlier bundle) is replaced.
+// It reports whether the pod changed.
+func Annotate(pod *corev1.Pod, e Explanation) bool { return AnnotateJSON(pod, e.JSON()) }
+
+// AnnotateJSON is Annotate with the explanation's JSON (Explanation.JSON) given.
+func AnnotateJSON(pod *corev1.Pod, value string) bool {
+	if value == "" || pod.Annotations[AnnotationKey] == value {
 		return false
 	}
 	if pod.Annotations == nil {
 		pod.Annotations = map[string]string{}
 	}
-	pod.Annotations[AnnotationKey] = string(raw)
+	pod.Annotations[AnnotationKey] = value
 	return true
 }

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sparkplace/sparkplace/cluster"
@@ -73,6 +75,10 @@ type Placer struct {
 	Metrics *Metrics
 	// pools remembers the capacity pool of each profile for driver zone choices.
 	pools driverPools
+	// explanations holds the annotation of recent decisions, by DecisionID, for the pods that get it as it
+	// is (no zone choice, nothing respected): most of them.
+	explanations     *lru.Cache[string, string]
+	explanationsOnce sync.Once
 }
 
 // Place classifies pod, evaluates the policies for it and, unless they deny it, applies the decision and
@@ -144,11 +150,27 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	}
 	res := placement.Apply(pod, d)
 	out.Changed, out.Respected = res.Changed, res.Respected
-	e := placement.Explanation{Rules: d.Rules, Bundle: policy.Hash(), Respected: res.Respected, Notes: append(notes, d.Notes...)}
-	if placement.Annotate(pod, e) && !slices.Contains(out.Changed, placement.FieldAnnotations) {
+	var explained string
+	if steer == nil && len(res.Respected) == 0 {
+		explained = p.explanation(out.DecisionID, policy.Hash(), d)
+	} else {
+		explained = placement.Explanation{Rules: d.Rules, Bundle: policy.Hash(), Respected: res.Respected, Notes: append(notes, d.Notes...)}.JSON()
+	}
+	if placement.AnnotateJSON(pod, explained) && !slices.Contains(out.Changed, placement.FieldAnnotations) {
 		out.Changed = append(out.Changed, placement.FieldAnnotations)
 	}
 	return out, nil
+}
+
+// explanation is the annotation of a pod that decision d (id: with its bundle's hash) placed as it is.
+func (p *Placer) explanation(id, bundle string, d *placement.Decision) string {
+	p.explanationsOnce.Do(func() { p.explanations, _ = lru.New[string, string](256) })
+	if e, ok := p.explanations.Get(id); ok {
+		return e
+	}
+	e := placement.Explanation{Rules: d.Rules, Bundle: bundle, Notes: d.Notes}.JSON()
+	p.explanations.Add(id, e)
+	return e
 }
 
 func (p *Placer) decide(ctx context.Context, policy *policies.Version, in *policies.Input) (*placement.Decision, policies.InputKey, error) {
