@@ -4,9 +4,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"reflect"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -119,8 +117,8 @@ func setValue(v ast.Value, dst reflect.Value) bool {
 		dst.Set(m)
 	case reflect.Struct:
 		obj, ok := v.(ast.Object)
-		fields := info.fields
-		if !ok || fields == nil {
+		members := structMembersOf(t)
+		if !ok || members == nil {
 			return false
 		}
 		return !obj.Until(func(k, val *ast.Term) bool {
@@ -128,21 +126,11 @@ func setValue(v ast.Value, dst reflect.Value) bool {
 			if !isString {
 				return true
 			}
-			path, known := fields[string(s)]
-			if !known {
+			m := members.byName[string(s)]
+			if m == nil {
 				return true
 			}
-			f := dst
-			for _, i := range path {
-				if f.Kind() == reflect.Pointer {
-					if f.IsNil() {
-						f.Set(reflect.New(f.Type().Elem()))
-					}
-					f = f.Elem()
-				}
-				f = f.Field(i)
-			}
-			return !setValue(val.Value, f)
+			return !setValue(val.Value, dst.FieldByIndex(m.index)) // no embedded pointers: jsonFields
 		})
 	default: // floats (a number's text the JSON path may round otherwise), interfaces, arrays, ...
 		return false
@@ -155,13 +143,9 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// typeInfo is what setValue needs to know of a type.
-type typeInfo struct {
-	// unmarshaler: *T implements json.Unmarshaler; text: *T implements encoding.TextUnmarshaler.
-	unmarshaler, text bool
-	// fields of a struct type (fieldsOf).
-	fields map[string][]int
-}
+// typeInfo is what setValue needs to know of a type: whether *T implements json.Unmarshaler, or
+// encoding.TextUnmarshaler.
+type typeInfo struct{ unmarshaler, text bool }
 
 // typeInfos caches typeInfoOf.
 var typeInfos sync.Map // reflect.Type -> *typeInfo
@@ -172,71 +156,6 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 	}
 	p := reflect.PointerTo(t)
 	info := &typeInfo{unmarshaler: p.Implements(jsonUnmarshaler), text: p.Implements(textUnmarshaler)}
-	if t.Kind() == reflect.Struct {
-		info.fields = fieldsOf(t)
-	}
 	typeInfos.Store(t, info)
 	return info
-}
-
-// fieldsOf maps the JSON member names of struct type t to the index paths of their fields, promoted fields of
-// embedded structs included, as encoding/json names them; nil when t has what setValue does not follow (the
-// ",string" option, a name two fields of one depth share).
-func fieldsOf(t reflect.Type) map[string][]int {
-	type field struct {
-		name  string
-		path  []int
-		depth int
-	}
-	var all []field
-	supported := true
-	var walk func(t reflect.Type, prefix []int)
-	walk = func(t reflect.Type, prefix []int) {
-		for i := range t.NumField() {
-			sf := t.Field(i)
-			tag := sf.Tag.Get("json")
-			if tag == "-" {
-				continue
-			}
-			name, opts, _ := strings.Cut(tag, ",")
-			if strings.Contains(","+opts+",", ",string,") {
-				supported = false
-			}
-			path := append(append([]int(nil), prefix...), i)
-			if sf.Anonymous && name == "" {
-				et := sf.Type
-				if et.Kind() == reflect.Pointer {
-					et = et.Elem()
-				}
-				if et.Kind() == reflect.Struct {
-					walk(et, path)
-					continue
-				}
-			}
-			if !sf.IsExported() {
-				continue
-			}
-			if name == "" {
-				name = sf.Name
-			}
-			all = append(all, field{name: name, path: path, depth: len(path)})
-		}
-	}
-	walk(t, nil)
-	sort.SliceStable(all, func(i, j int) bool { return all[i].depth < all[j].depth })
-	fields := map[string][]int{}
-	depth := map[string]int{}
-	for _, f := range all {
-		if d, seen := depth[f.name]; seen {
-			if d == f.depth {
-				supported = false
-			}
-			continue
-		}
-		fields[f.name], depth[f.name] = f.path, f.depth
-	}
-	if !supported {
-		return nil
-	}
-	return fields
 }

@@ -221,10 +221,18 @@ func (v *Version) DecideKeyed(ctx context.Context, in *Input) (*placement.Decisi
 	return d, key, nil
 }
 
-func (v *Version) eval(ctx context.Context, raw []byte, timeout time.Duration) (*placement.Decision, error) {
-	input, err := parseValue(raw)
-	if err != nil {
-		return nil, fmt.Errorf("encoding policy input: %w", err)
+// eval evaluates the bundle for in, which the policy sees reduced to what its decision can depend on
+// (keyPaths.inputValue).
+func (v *Version) eval(ctx context.Context, in *Input, timeout time.Duration) (*placement.Decision, error) {
+	input, err := v.keys.inputValue(in)
+	if err != nil { // a value inputValue leaves to JSON
+		raw, err := encodeInput(in)
+		if err != nil {
+			return nil, fmt.Errorf("encoding policy input: %w", err)
+		}
+		if input, err = parseValue(raw); err != nil {
+			return nil, fmt.Errorf("encoding policy input: %w", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

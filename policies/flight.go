@@ -91,9 +91,5 @@ func (v *Version) evalOnce(ctx context.Context, key decisionKey, in *Input) (*pl
 
 // evalInput evaluates the policy for in.
 func (v *Version) evalInput(ctx context.Context, in *Input) (*placement.Decision, error) {
-	raw, err := encodeInput(in)
-	if err != nil {
-		return nil, fmt.Errorf("encoding policy input: %w", err)
-	}
-	return v.eval(ctx, raw, v.timeout)
+	return v.eval(ctx, in, v.timeout)
 }

@@ -215,8 +215,9 @@ func TestPlanMatchesTopdown(t *testing.T) {
 						compareDecodings(t, want)
 					}
 				}
-				// What Decide returns (the plan's answer, or topdown's) is topdown's answer, its errors too.
-				d, err := v.eval(ctx, buf, v.timeout)
+				// What Decide returns (the plan's answer on the input reduced to what the decision can depend
+				// on, or topdown's) is topdown's answer on the whole input, its errors too.
+				d, err := v.eval(ctx, in, v.timeout)
 				var wd *placement.Decision
 				if wantErr != nil || want == nil {
 					wd, wantErr = v.evalTopdown(ctx, input, v.timeout)
