@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	gojson "github.com/goccy/go-json"
 	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -42,6 +43,24 @@ type Handler struct {
 	// initJSON holds the JSON of the init containers of recent decisions, by DecisionID.
 	initJSON     *lru.Cache[string, []byte]
 	initJSONOnce sync.Once
+	// rules holds the rules-fired counters of recent decisions, by DecisionID.
+	rules     *lru.Cache[string, []prometheus.Counter]
+	rulesOnce sync.Once
+}
+
+// ruleCounters are the sparkplace_rules_fired_total counters of a decision's rules, looked up once per
+// decision (a label lookup hashes the labels each time).
+func (h *Handler) ruleCounters(decision string, rules []string) []prometheus.Counter {
+	h.rulesOnce.Do(func() { h.rules, _ = lru.New[string, []prometheus.Counter](256) })
+	if cs, ok := h.rules.Get(decision); ok {
+		return cs
+	}
+	cs := make([]prometheus.Counter, len(rules))
+	for i, rule := range rules {
+		cs[i] = h.Metrics.RulesFired.WithLabelValues(rule)
+	}
+	h.rules.Add(decision, cs)
+	return cs
 }
 
 // initContainersJSON is containers as JSON, encoded once per decision; nil when they do not encode
@@ -121,8 +140,8 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 		logFor(ctx, req).Error(err, "placing pod", "role", *role)
 		return admission.Denied(fmt.Sprintf("sparkplace could not read the cluster state to place this Spark %s pod (%v); this is temporary: Spark asks again on its next allocation round", *role, err)), ResultError
 	}
-	for _, rule := range out.Decision.Rules {
-		h.Metrics.RulesFired.WithLabelValues(rule).Inc()
+	for _, c := range h.ruleCounters(out.DecisionID, out.Decision.Rules) {
+		c.Inc()
 	}
 	if out.Denied() {
 		return admission.Denied("sparkplace policy: " + strings.Join(out.Decision.Deny, "; ")), ResultDenied

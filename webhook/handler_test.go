@@ -304,3 +304,29 @@ func TestServeHTTPBadReviews(t *testing.T) {
 		})
 	}
 }
+
+// TestRulesFiredAreCounted: every admission counts each rule its decision fired, the second executor of an
+// application (whose counters the handler keeps per decision) as the first.
+func TestRulesFiredAreCounted(t *testing.T) {
+	m := NewMetrics(nil)
+	h := &Handler{Placer: newTestPlacer(t, policies.Options{}), Metrics: m, OnPolicyError: PolicyErrorDeny}
+	pod := withProfile(readFixture(t, "spark-3.5-executor"), "nvme")
+	placed := pod.DeepCopy()
+	if _, err := newTestPlacer(t, policies.Options{}).Place(context.Background(), placed, placed.Namespace, "CREATE"); err != nil {
+		t.Fatal(err)
+	}
+	rules := explanation(t, placed).Rules
+	if len(rules) == 0 {
+		t.Fatal("the decision fired no rule")
+	}
+	for range 2 {
+		if resp := h.Handle(context.Background(), podRequest(t, pod)); !resp.Allowed {
+			t.Fatalf("not allowed: %+v", resp.Result)
+		}
+	}
+	for _, rule := range rules {
+		if got := testutil.ToFloat64(m.RulesFired.WithLabelValues(rule)); got != 2 {
+			t.Errorf("sparkplace_rules_fired_total{rule=%q} = %v after two admissions, want 2", rule, got)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func patchFor(pod *corev1.Pod, d *placement.Decision, changed []placement.Field,
 				p.add(pathInitContainers, pod.Spec.InitContainers)
 			default:
 				for i := range len(pod.Spec.InitContainers) - before.initContainers {
-					p.add(pathInitContainers+"/"+strconv.Itoa(i), pod.Spec.InitContainers[i])
+					p.add(pathInitContainers+"/"+strconv.Itoa(i), &pod.Spec.InitContainers[i])
 				}
 			}
 		case placement.FieldSecurityContext:
@@ -112,7 +112,8 @@ func (p *patchWriter) begin(op, path string) {
 	p.b.WriteString(`,"value":`)
 }
 
-// op writes an operation with value as its JSON.
+// op writes an operation with value as its JSON (a struct is best given by pointer: not copied into the
+// interface).
 func (p *patchWriter) op(op, path string, value any) {
 	start := p.b.Len()
 	p.begin(op, path)
@@ -262,12 +263,12 @@ func (p *patchWriter) volumes(after, before []corev1.Volume) {
 	for i := range after {
 		switch {
 		case i >= len(before):
-			p.add("/spec/volumes/-", after[i])
+			p.add("/spec/volumes/-", &after[i])
 		// before is a shallow copy: a volume placement left alone has the very same source pointers, and
 		// the comparison of those (a volume source is a struct of pointers) spares the reflective walk of
 		// its thirty-odd fields, which cost more than the rest of the patch.
 		case after[i] != before[i] && !apiequality.Semantic.DeepEqual(after[i], before[i]):
-			p.op("replace", "/spec/volumes/"+strconv.Itoa(i), after[i])
+			p.op("replace", "/spec/volumes/"+strconv.Itoa(i), &after[i])
 		}
 	}
 }
@@ -281,7 +282,7 @@ func appendOps[T any](p *patchWriter, path string, before int, after []T) {
 		return
 	}
 	for i := before; i < len(after); i++ {
-		p.add(path+"/-", after[i])
+		p.add(path+"/-", &after[i])
 	}
 }
 
