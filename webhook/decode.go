@@ -46,9 +46,11 @@ type admittedMeta struct {
 
 // admittedVolume is one volume of the admitted pod. Spark's local-dir volumes, which placement reads and may
 // change, are decoded; any other volume (the service-account token's projected volume, config maps) keeps
-// only its name: placement never changes it, and the patch never writes it (see patchFor).
+// only its name: placement never changes it, and the patch never writes it (see patchFor). It is small (a
+// corev1.Volume is 256 bytes): the decoder grows the list element by element.
 type admittedVolume struct {
-	volume corev1.Volume
+	name  string
+	local *corev1.Volume // a local dir's, decoded whole
 }
 
 func (v *admittedVolume) UnmarshalJSON(data []byte) error {
@@ -58,11 +60,19 @@ func (v *admittedVolume) UnmarshalJSON(data []byte) error {
 	if err := gojson.Unmarshal(data, &named); err != nil {
 		return err
 	}
+	v.name = named.Name
 	if strings.HasPrefix(named.Name, placement.LocalDirVolumePrefix) {
-		return gojson.Unmarshal(data, &v.volume)
+		v.local = &corev1.Volume{}
+		return gojson.Unmarshal(data, v.local)
 	}
-	v.volume.Name = named.Name
 	return nil
+}
+
+func (v *admittedVolume) volume() corev1.Volume {
+	if v.local != nil {
+		return *v.local
+	}
+	return corev1.Volume{Name: v.name}
 }
 
 // containerForPlacement is what the policy view keeps of an app container (see policyView).
@@ -106,8 +116,8 @@ func (in *admittedPod) pod() *corev1.Pod {
 	s.SchedulerName, s.PriorityClassName = in.Spec.SchedulerName, in.Spec.PriorityClassName
 	if in.Spec.Volumes != nil {
 		s.Volumes = make([]corev1.Volume, len(in.Spec.Volumes))
-		for i, v := range in.Spec.Volumes {
-			s.Volumes[i] = v.volume
+		for i := range in.Spec.Volumes {
+			s.Volumes[i] = in.Spec.Volumes[i].volume()
 		}
 	}
 	s.Containers = make([]corev1.Container, len(in.Spec.Containers))
