@@ -143,9 +143,10 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// typeInfo is what setValue needs to know of a type: whether *T implements json.Unmarshaler, or
-// encoding.TextUnmarshaler.
-type typeInfo struct{ unmarshaler, text bool }
+// typeInfo is what setValue and goValue need to know of a type: whether *T implements json.Unmarshaler, or
+// encoding.TextUnmarshaler, and whether T writes its own JSON (hasOwnJSON). Asking reflect each time was a
+// third of goValue's cost.
+type typeInfo struct{ unmarshaler, text, ownJSON bool }
 
 // typeInfos caches typeInfoOf.
 var typeInfos sync.Map // reflect.Type -> *typeInfo
@@ -155,7 +156,7 @@ func typeInfoOf(t reflect.Type) *typeInfo {
 		return info.(*typeInfo)
 	}
 	p := reflect.PointerTo(t)
-	info := &typeInfo{unmarshaler: p.Implements(jsonUnmarshaler), text: p.Implements(textUnmarshaler)}
+	info := &typeInfo{unmarshaler: p.Implements(jsonUnmarshaler), text: p.Implements(textUnmarshaler), ownJSON: hasOwnJSON(t)}
 	typeInfos.Store(t, info)
 	return info
 }

@@ -37,7 +37,7 @@ var errNoGoValue = errors.New("not converted from its Go value")
 // same: TestInputJSONMatchesEncodingJSON).
 func goValue(v reflect.Value, n *inputPaths) (*ast.Term, error) {
 	t := v.Type()
-	if hasOwnJSON(t) {
+	if typeInfoOf(t).ownJSON {
 		switch {
 		case (t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface) && v.IsNil():
 			return ast.InternedNullTerm, nil
@@ -84,7 +84,7 @@ func goValue(v reflect.Value, n *inputPaths) (*ast.Term, error) {
 		}
 		return ast.ArrayTerm(elems...), nil
 	case reflect.Map:
-		if t.Key().Kind() != reflect.String || hasOwnJSON(t.Key()) {
+		if t.Key().Kind() != reflect.String || typeInfoOf(t.Key()).ownJSON {
 			return nil, errNoGoValue
 		}
 		if v.IsNil() {

@@ -882,9 +882,9 @@ func (r *planRun) call(fn *planFunc, args []operand, caller []*ast.Term) (*ast.T
 		return nil, codeError
 	}
 	fr := r.push(fn.frame)
-	defer r.pop(fn.frame)
 	for i, p := range fn.params {
 		if fr[p] = args[i].read(caller); fr[p] == nil {
+			r.pop(fn.frame)
 			return nil, 0
 		}
 	}
@@ -892,6 +892,7 @@ func (r *planRun) call(fn *planFunc, args []operand, caller []*ast.Term) (*ast.T
 	for _, b := range fn.blocks {
 		code := r.block(fr, b)
 		if code == codeError {
+			r.pop(fn.frame)
 			return nil, code
 		}
 		if code == codeReturn {
@@ -899,50 +900,55 @@ func (r *planRun) call(fn *planFunc, args []operand, caller []*ast.Term) (*ast.T
 			break
 		}
 	}
+	r.pop(fn.frame)
 	if fn.memo {
 		r.memo[fn.index], r.memoed[fn.index] = out, true
 	}
 	return out, next
 }
 
+// scanDone: a scan's body left the loop (break 1 from its block); the scan is over, its statement defined.
+const scanDone = -3
+
 func (r *planRun) scan(fr []*ast.Term, src, key, val int, body block) int {
-	// one runs the loop's block for one element: next to go on, done to stop the scan, or a code.
-	const done = -3
-	one := func(k, v *ast.Term) int {
-		if r.tick() {
-			return codeError
-		}
-		fr[key], fr[val] = k, v
-		switch code := r.block(fr, body); {
-		case code == blockDone, code == next:
-			return next
-		case code == 0:
-			return done
-		case code >= codeReturn:
-			return code
-		default:
-			return code - 1
-		}
-	}
 	code := next
 	switch x := value(fr[src]).(type) {
 	case *ast.Array:
 		for i := 0; i < x.Len() && code == next; i++ {
-			code = one(ast.IntNumberTerm(i), x.Elem(i))
+			code = r.scanOne(fr, key, val, body, ast.IntNumberTerm(i), x.Elem(i))
 		}
 	case ast.Object:
 		x.Until(func(k, v *ast.Term) bool {
-			code = one(k, v)
+			code = r.scanOne(fr, key, val, body, k, v)
 			return code != next
 		})
 	case ast.Set:
-		x.Until(func(t *ast.Term) bool {
-			code = one(t, t)
-			return code != next
-		})
+		for _, t := range x.Slice() {
+			if code = r.scanOne(fr, key, val, body, t, t); code != next {
+				break
+			}
+		}
 	}
-	if code == done {
+	if code == scanDone {
 		return next
 	}
 	return code
+}
+
+// scanOne runs a scan's block for one element: next to go on, scanDone to stop the scan, or a code.
+func (r *planRun) scanOne(fr []*ast.Term, key, val int, body block, k, v *ast.Term) int {
+	if r.tick() {
+		return codeError
+	}
+	fr[key], fr[val] = k, v
+	switch code := r.block(fr, body); {
+	case code == blockDone, code == next:
+		return next
+	case code == 0:
+		return scanDone
+	case code >= codeReturn:
+		return code
+	default:
+		return code - 1
+	}
 }
