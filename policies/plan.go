@@ -114,7 +114,6 @@ type planEval struct {
 
 // planFunc is one function of the plan (a rule, or a function of the policy).
 type planFunc struct {
-	name   string
 	index  int
 	params []int
 	blocks []block
@@ -184,7 +183,7 @@ func newPlanEval(ctx context.Context, p *ir.Policy, data ast.Value, timeout time
 		funcs = p.Funcs.Funcs
 	}
 	for i, fn := range funcs {
-		f := &planFunc{name: fn.Name, index: i, memo: len(fn.Params) == 2}
+		f := &planFunc{index: i, memo: len(fn.Params) == 2}
 		for _, l := range fn.Params {
 			f.params = append(f.params, int(l))
 		}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -245,4 +246,37 @@ func topdownValue(ctx context.Context, v *Version, input ast.Value) (ast.Value, 
 		return nil, err
 	}
 	return rs[0].Expressions[0].Value.(ast.Value), nil
+}
+
+// Evaluations running at once share the plan, its folded rules and the bundle's data, and reuse each other's
+// state (planEval.runs): each gets the decision it gets alone.
+func TestPlanConcurrentEvaluations(t *testing.T) {
+	ctx := context.Background()
+	v := newEngine(t, Options{CacheSize: -1}).Current()
+	inputs := planInputs()
+	values := make([]ast.Value, len(inputs))
+	want := make([]ast.Value, len(inputs))
+	for i, in := range inputs {
+		var err error
+		if values[i], err = v.keys.inputValue(in); err != nil {
+			t.Fatal(err)
+		}
+		if want[i], err = v.plan.eval(ctx, values[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for k := range inputs {
+				i := (k*7 + g*13) % len(inputs)
+				got, err := v.plan.eval(ctx, values[i])
+				if err != nil || (got == nil) != (want[i] == nil) || (got != nil && got.Compare(want[i]) != 0) {
+					t.Errorf("input %d: %v, %v; alone %v", i, got, err, want[i])
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
