@@ -146,7 +146,7 @@ func (p *patchWriter) str(path, value string) {
 // with their value in want (any value for extra), one by one when the map was there before, else m whole.
 func (p *patchWriter) mapKeys(path string, existed bool, m, want map[string]string, extra string) {
 	if !existed {
-		p.add(path, m)
+		p.stringMap(path, m)
 		return
 	}
 	var buf [8]string
@@ -165,6 +165,28 @@ func (p *patchWriter) mapKeys(path string, existed bool, m, want map[string]stri
 		p.b.Write(appendJSONString(p.b.AvailableBuffer(), m[k]))
 		p.b.WriteByte('}')
 	}
+}
+
+// stringMap writes an "add" of the string map m, its keys sorted (as encoding/json writes a map; placement
+// changed the map, so it is not nil).
+func (p *patchWriter) stringMap(path string, m map[string]string) {
+	var buf [16]string
+	keys := buf[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	p.begin("add", path)
+	p.b.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			p.b.WriteByte(',')
+		}
+		p.b.Write(appendJSONString(p.b.AvailableBuffer(), k))
+		p.b.WriteByte(':')
+		p.b.Write(appendJSONString(p.b.AvailableBuffer(), m[k]))
+	}
+	p.b.WriteString("}}")
 }
 
 // beginMember begins an "add" of the member key of the object at path (a constant, which needs no escaping).
