@@ -131,7 +131,8 @@ func decoded[T any, P interface {
 }
 
 // cacheMemory builds what the webhook caches for pods Spark executors and nodes nodes: the informer stores
-// (client-go indexers with controller-runtime's namespace index) holding the objects as the transform
+// (client-go indexers: the pod informer's without an index, controller-runtime's node cache with its
+// namespace index) holding the objects as the transform
 // leaves them, and the State index over the same objects. It returns the heap the caches hold, in bytes,
 // with the transforms (strip) or without (the objects as the API server sends them).
 func cacheMemory(pods, nodes int, strip bool) uint64 {
@@ -146,7 +147,7 @@ func cacheMemory(pods, nodes int, strip bool) uint64 {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	indexers := toolscache.Indexers{toolscache.NamespaceIndex: toolscache.MetaNamespaceIndexFunc}
-	podStore := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, indexers)
+	podStore := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, toolscache.Indexers{}) // NewPodInformer's
 	nodeStore := toolscache.NewIndexer(toolscache.MetaNamespaceKeyFunc, indexers)
 	state := NewState(nil)
 	for i := range nodes {

@@ -69,10 +69,9 @@ func Run(ctx context.Context, o ServerOptions) error {
 			TLSOpts: []func(*tls.Config){func(c *tls.Config) { c.GetCertificate = o.GetCertificate }},
 		}),
 		Cache: cache.Options{
-			// Only Spark pods, and every object stripped to what placement reads (see package cluster):
-			// memory grows with Spark pods, not with the cluster's other pods.
+			// Every object stripped to what placement reads (see package cluster). Spark pods have their own
+			// informer (cluster.NewPodInformer), which strips them before decoding.
 			ByObject: map[client.Object]cache.ByObject{
-				&corev1.Pod{}:           {Label: cluster.SparkPodSelector(), Transform: cluster.StripPod},
 				&corev1.Node{}:          {Transform: cluster.StripNode},
 				metadataOf("Namespace"): {Transform: cluster.StripNamespace},
 				&appsv1.DaemonSet{}:     {Transform: cluster.StripDaemonSet},
@@ -85,11 +84,24 @@ func Run(ctx context.Context, o ServerOptions) error {
 	}
 	reader := mgr.GetCache()
 	state := cluster.NewState(apiPods{mgr.GetAPIReader()})
+	// Only Spark pods: memory grows with Spark pods, not with the cluster's other pods.
+	pods, err := cluster.NewPodInformer(o.RestConfig)
+	if err != nil {
+		return err
+	}
+	if _, err := pods.AddEventHandler(state.PodHandler()); err != nil {
+		return fmt.Errorf("watching pods: %w", err)
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { pods.Run(ctx.Done()); return nil })); err != nil {
+		return err
+	}
+	cachesSynced := func(ctx context.Context) bool {
+		return reader.WaitForCacheSync(ctx) && toolscache.WaitForCacheSync(ctx.Done(), pods.HasSynced)
+	}
 	for _, inf := range []struct {
 		obj     client.Object
 		handler toolscache.ResourceEventHandler
 	}{
-		{&corev1.Pod{}, state.PodHandler()},
 		{&corev1.Node{}, state.NodeHandler()},
 		{metadataOf("Namespace"), state.NamespaceHandler()},
 		{&appsv1.DaemonSet{}, state.DaemonSetHandler()},
@@ -104,7 +116,7 @@ func Run(ctx context.Context, o ServerOptions) error {
 	}
 	var synced atomic.Bool
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		if reader.WaitForCacheSync(ctx) {
+		if cachesSynced(ctx) {
 			synced.Store(true)
 		}
 		return nil
@@ -120,7 +132,7 @@ func Run(ctx context.Context, o ServerOptions) error {
 	}
 	relaxer := relax.New(relaxOptions)
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		if !reader.WaitForCacheSync(ctx) {
+		if !cachesSynced(ctx) {
 			return nil
 		}
 		return relaxer.Start(ctx)
