@@ -100,7 +100,8 @@ func waitForBundle(t *testing.T, w *framework.Webhook, opts policies.Options) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf(`sparkplace_policy_bundle_info{hash=%q} 1`, e.Hash())
+	evaluator, _ := e.Current().Evaluator()
+	want := fmt.Sprintf(`sparkplace_policy_bundle_info{evaluator=%q,hash=%q} 1`, evaluator, e.Hash())
 	deadline := time.Now().Add(time.Minute)
 	for {
 		text, err := w.Metrics(context.Background())

@@ -44,10 +44,20 @@ type Options struct {
 	CacheSize int
 	// PollInterval is how often Watch looks for changed files. Defaults to 2s.
 	PollInterval time.Duration
+	// Evaluator picks what evaluates a decision-cache miss: EvaluatorPlan (the default when empty) runs the
+	// bundle's plan (plan.go) and falls back to OPA's evaluator for a bundle or an evaluation the plan cannot
+	// take; EvaluatorTopdown runs OPA's evaluator only (slower; a way out should a plan ever be suspected).
+	Evaluator string
 	// OnReload, when set, is called after every reload attempt by Reload or Watch with the hash now in
 	// effect and the error that kept a new version out (nil on success). A metrics hook: it must not block.
 	OnReload func(hash string, err error)
 }
+
+// The evaluators of Options.Evaluator.
+const (
+	EvaluatorPlan    = "plan"
+	EvaluatorTopdown = "topdown"
+)
 
 // defaultCacheSize is Options.CacheSize's default.
 const defaultCacheSize = 1024
@@ -75,8 +85,10 @@ type Version struct {
 	query      rego.PreparedEvalQuery
 	// plan evaluates the query faster than query does (plan.go); nil when the bundle needs what it does not
 	// implement, and then query evaluates every miss.
-	plan  *planEval
-	cache *decisionCache
+	plan *planEval
+	// noPlan is why plan is nil (Options.Evaluator, or what the bundle needs that the plan lacks).
+	noPlan string
+	cache  *decisionCache
 	// keys are the input paths the decision can depend on, per role: the cache's key holds only those.
 	keys    keyPaths
 	timeout time.Duration
@@ -95,6 +107,13 @@ func New(ctx context.Context, opts Options) (*Engine, error) {
 	}
 	if opts.PollInterval <= 0 {
 		opts.PollInterval = 2 * time.Second
+	}
+	switch opts.Evaluator {
+	case "":
+		opts.Evaluator = EvaluatorPlan
+	case EvaluatorPlan, EvaluatorTopdown:
+	default:
+		return nil, fmt.Errorf("policy evaluator %q: want %s or %s", opts.Evaluator, EvaluatorPlan, EvaluatorTopdown)
 	}
 	e := &Engine{opts: opts}
 	src, err := loadSources(opts.PolicyDir, opts.ConfigFile)
@@ -144,9 +163,14 @@ func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) 
 	if err != nil {
 		return nil, fmt.Errorf("preparing %s: %w", Query, err)
 	}
-	plan, err := newVersionPlan(ctx, compiler, store, e.opts.Timeout)
-	if err != nil && !errors.Is(err, errPlanUnsupported) {
-		return nil, err
+	var plan *planEval
+	noPlan := "the policy evaluator is " + EvaluatorTopdown
+	if e.opts.Evaluator == EvaluatorPlan {
+		if plan, err = newVersionPlan(ctx, compiler, store, e.opts.Timeout); errors.Is(err, errPlanUnsupported) {
+			noPlan = err.Error()
+		} else if err != nil {
+			return nil, err
+		}
 	}
 	zone, err := parseZoneConfig(src.config)
 	if err != nil {
@@ -156,7 +180,7 @@ func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) 
 	if err != nil {
 		return nil, err
 	}
-	return &Version{hash: versionHash(src, g), guardrails: g.guardrails, zone: zone, driverZone: driverZone, query: query, plan: plan, cache: newDecisionCache(e.opts.CacheSize, &e.cache), keys: newKeyPaths(ctx, compiler, store), timeout: e.opts.Timeout}, nil
+	return &Version{hash: versionHash(src, g), guardrails: g.guardrails, zone: zone, driverZone: driverZone, query: query, plan: plan, noPlan: noPlan, cache: newDecisionCache(e.opts.CacheSize, &e.cache), keys: newKeyPaths(ctx, compiler, store), timeout: e.opts.Timeout}, nil
 }
 
 // Current returns the version in effect.
@@ -173,6 +197,15 @@ func (e *Engine) Hash() string { return e.current.Load().hash }
 
 // Hash identifies this version's bundle and config ("sha256:<hex>").
 func (v *Version) Hash() string { return v.hash }
+
+// Evaluator names what evaluates this version's decision-cache misses, EvaluatorPlan or EvaluatorTopdown,
+// and for topdown why (a bundle the plan cannot run is evaluated by OPA's evaluator, several times slower).
+func (v *Version) Evaluator() (name, why string) {
+	if v.plan != nil {
+		return EvaluatorPlan, ""
+	}
+	return EvaluatorTopdown, v.noPlan
+}
 
 // Guardrails are this version's guardrails (Options.GuardrailsFile), which every decision must keep.
 func (v *Version) Guardrails() placement.Guardrails { return v.guardrails }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -279,4 +280,50 @@ func TestPlanConcurrentEvaluations(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestEvaluatorOption: Options.Evaluator picks the plan (the default) or OPA's evaluator alone, and a
+// Version says which one it runs and why not the plan; the decision is the same either way.
+func TestEvaluatorOption(t *testing.T) {
+	for name, tc := range map[string]struct {
+		opts    Options
+		want    string
+		why     string // a substring of the reason for topdown
+		loadErr string
+	}{
+		"default":                   {opts: Options{}, want: EvaluatorPlan},
+		"plan":                      {opts: Options{Evaluator: EvaluatorPlan}, want: EvaluatorPlan},
+		"topdown asked for":         {opts: Options{Evaluator: EvaluatorTopdown}, want: EvaluatorTopdown, why: "the policy evaluator is topdown"},
+		"a bundle the plan refuses": {opts: Options{PolicyDir: "testdata/unplanned"}, want: EvaluatorTopdown, why: errPlanUnsupported.Error()},
+		"unknown evaluator":         {opts: Options{Evaluator: "wasm"}, loadErr: `policy evaluator "wasm": want plan or topdown`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e, err := New(context.Background(), tc.opts)
+			if tc.loadErr != "" {
+				if err == nil || err.Error() != tc.loadErr {
+					t.Fatalf("New: %v, want %q", err, tc.loadErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, why := e.Current().Evaluator()
+			if got != tc.want || !strings.Contains(why, tc.why) || (tc.why == "") != (why == "") {
+				t.Errorf("Evaluator() = %q, %q; want %q, reason containing %q", got, why, tc.want, tc.why)
+			}
+			in := makeInput("executor").profile("nvme").obj()
+			d, err := e.Decide(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := newEngine(t, Options{PolicyDir: tc.opts.PolicyDir, Evaluator: EvaluatorTopdown}).Decide(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(ref, d, cmpQuantities); diff != "" {
+				t.Errorf("decision differs from topdown's (-topdown +%s):\n%s", got, diff)
+			}
+		})
+	}
 }

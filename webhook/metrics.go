@@ -67,8 +67,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"result"}),
 		PolicyBundle: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sparkplace_policy_bundle_info",
-			Help: "The policy bundle in effect: 1 for its hash.",
-		}, []string{"hash"}),
+			Help: "The policy bundle in effect: 1 for its hash and the evaluator of its decision-cache misses (plan, or topdown: several times slower, see the webhook's log for why).",
+		}, []string{"hash", "evaluator"}),
 		ExecutorsPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sparkplace_executors_pending_placement",
 			Help: "Executors the scheduler cannot place, by reason: zone (they carry a required zone term) or capacity (they do not: no room for them anywhere they may go).",
@@ -100,16 +100,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// BundleLoaded records the bundle in effect after a (re)load attempt; err is the failure that kept a new
-// bundle out. It fits policies.Options.OnReload.
-func (m *Metrics) BundleLoaded(hash string, err error) {
+// BundleLoaded records the bundle in effect after a (re)load attempt, its hash and evaluator
+// (policies.Version.Evaluator); err is the failure that kept a new bundle out.
+func (m *Metrics) BundleLoaded(hash, evaluator string, err error) {
 	if err != nil {
 		m.PolicyReloads.WithLabelValues("failure").Inc()
 	} else {
 		m.PolicyReloads.WithLabelValues("success").Inc()
 	}
 	m.PolicyBundle.Reset()
-	m.PolicyBundle.WithLabelValues(hash).Set(1)
+	m.PolicyBundle.WithLabelValues(hash, evaluator).Set(1)
 }
 
 // CacheCollectors export the policy engine's decision cache, read from stats at each scrape:

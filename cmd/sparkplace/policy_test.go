@@ -90,6 +90,18 @@ func TestPolicyEval(t *testing.T) {
 			wantCode: 0,
 			wantOut:  `(?s)topologySpreadConstraints:\n  - labelSelector:\n      matchLabels:\n        spark-app-selector: spark-9f2c4e6a8b0d4f1e3a5c7e9b1d3f5a7c\n        spark-role: executor\n    maxSkew: 1\n`,
 		},
+		"OPA's evaluator alone places it the same": {
+			args: func(*testing.T) []string {
+				return []string{"--pod", executor, "--objects", cluster, "--policy-evaluator", "topdown"}
+			},
+			wantCode: 0,
+			wantOut:  `(?s)us-east-1b.*eks.amazonaws.com/capacityType: SPOT`,
+		},
+		"an unknown evaluator": {
+			args:       func(*testing.T) []string { return []string{"--pod", executor, "--policy-evaluator", "wasm"} },
+			wantCode:   exitBadInput,
+			wantErrMsg: `policy evaluator "wasm": want plan or topdown`,
+		},
 		"a custom policy with its own data file and config section": {
 			args: func(t *testing.T) []string {
 				data, err := os.ReadFile(filepath.Join(testdata, "pods", "spark-3.5-driver.yaml"))

@@ -37,6 +37,7 @@ type policyFlags struct {
 	configFile     string
 	guardrailsFile string
 	policyTimeout  time.Duration
+	evaluator      string
 }
 
 func (f *policyFlags) register(cmd *cobra.Command) {
@@ -44,10 +45,11 @@ func (f *policyFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.configFile, "config", "", "YAML or JSON file merged over data.sparkplace.config (defaults: policies/bundle/sparkplace/config/data.yaml)")
 	cmd.Flags().StringVar(&f.guardrailsFile, "guardrails", "", "YAML or JSON file over the default guardrails (what any decision may do), kept apart from --config")
 	cmd.Flags().DurationVar(&f.policyTimeout, "policy-timeout", time.Second, "deadline for one policy evaluation")
+	cmd.Flags().StringVar(&f.evaluator, "policy-evaluator", policies.EvaluatorPlan, "what evaluates a decision-cache miss: plan (the bundle's compiled plan, OPA's evaluator where it cannot) or topdown (OPA's evaluator only, several times slower)")
 }
 
 func (f *policyFlags) engine(ctx context.Context, onReload func(string, error)) (*policies.Engine, error) {
-	e, err := policies.New(ctx, policies.Options{PolicyDir: f.policyDir, ConfigFile: f.configFile, GuardrailsFile: f.guardrailsFile, Timeout: f.policyTimeout, OnReload: onReload})
+	e, err := policies.New(ctx, policies.Options{PolicyDir: f.policyDir, ConfigFile: f.configFile, GuardrailsFile: f.guardrailsFile, Timeout: f.policyTimeout, Evaluator: f.evaluator, OnReload: onReload})
 	if err != nil {
 		return nil, &exitError{code: exitBadInput, err: fmt.Errorf("loading policies: %w", err)}
 	}
@@ -89,24 +91,31 @@ func runWebhook(ctx context.Context, f *webhookFlags) error {
 		return err
 	}
 	m := webhook.NewMetrics(metrics.Registry)
-	engine, err := f.engine(ctx, func(hash string, err error) {
-		m.BundleLoaded(hash, err)
+	var engine *policies.Engine
+	// loaded reports the bundle in effect (the last good one after a failed reload).
+	loaded := func(msg string, err error) {
+		v := engine.Current()
+		evaluator, why := v.Evaluator()
+		m.BundleLoaded(v.Hash(), evaluator, err)
 		if err != nil {
-			log.Error(err, "policy reload failed; serving the last good bundle", "bundle", hash)
-		} else {
-			log.Info("policies reloaded", "bundle", hash)
+			log.Error(err, "policy reload failed; serving the last good bundle", "bundle", v.Hash(), "evaluator", evaluator)
+			return
 		}
-	})
+		log.Info(msg, "bundle", v.Hash(), "evaluator", evaluator)
+		if why != "" {
+			log.Info("decision-cache misses are evaluated by OPA's evaluator, several times slower than the plan", "why", why)
+		}
+	}
+	engine, err = f.engine(ctx, func(_ string, err error) { loaded("policies reloaded", err) })
 	if err != nil {
 		return err
 	}
-	m.BundleLoaded(engine.Hash(), nil)
+	loaded("policies loaded", nil)
 	for _, c := range webhook.CacheCollectors(engine.CacheStats) {
 		if err := metrics.Registry.Register(c); err != nil {
 			return fmt.Errorf("registering decision-cache metrics: %w", err)
 		}
 	}
-	log.Info("policies loaded", "bundle", engine.Hash())
 
 	source, err := f.certFlags.source(cfg)
 	if err != nil {
