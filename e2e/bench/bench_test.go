@@ -127,6 +127,11 @@ func checkReport(t *testing.T, r *Report) {
 			t.Errorf("burst: %d executors, want %d", b.Executors, want)
 		}
 	}
+	for _, rd := range r.Sched {
+		if rd.Unbound > 0 {
+			t.Errorf("scheduling repetition %d, %s: %d executors not bound within %s", rd.Rep+1, rd.Variant, rd.Unbound, bindingLimit)
+		}
+	}
 	if m := r.Memory; m != nil && m.Failures > 0 {
 		t.Errorf("memory: %d executor creates refused", m.Failures)
 	}

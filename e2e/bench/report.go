@@ -276,6 +276,7 @@ func (r *Report) schedSection(b *strings.Builder) {
 		spreadRow(b, name, format, SchedVariants, r.Sched, func(rd *SchedRound) SchedVariant { return rd.Variant }, f)
 	}
 	row("executors bound per second", "%.0f", func(rd *SchedRound) (float64, bool) { return rd.PodsPerSecond(), true })
+	row(fmt.Sprintf("executors not bound within %s", bindingLimit), "%.0f", func(rd *SchedRound) (float64, bool) { return float64(rd.Unbound), true })
 	row("kube-scheduler CPU per executor, ms", "%.2f", func(rd *SchedRound) (float64, bool) {
 		return ms(rd.SchedulerCPU) / float64(rd.Pods), rd.SchedulerCPU > 0
 	})
