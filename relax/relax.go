@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-openapi/jsonpointer"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -170,7 +171,7 @@ func boundOf(p cluster.PendingExecutor) (time.Duration, bool) {
 func (r *Relaxer) replace(ctx context.Context, p cluster.PendingExecutor) error {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}
 	label := fmt.Sprintf(`[{"op":"test","path":"/metadata/uid","value":%q},{"op":"add","path":"/metadata/labels/%s","value":%q}]`,
-		p.UID, jsonPointerEscape(cluster.LabelZoneRelaxed), ReasonCapacity)
+		p.UID, jsonpointer.Escape(cluster.LabelZoneRelaxed), ReasonCapacity)
 	var labelErr error
 	if err := r.o.Client.Patch(ctx, pod, client.RawPatch(types.JSONPatchType, []byte(label))); err != nil && !gone(err) {
 		// This replica knows the application is relaxed; the pod is stranded all the same: delete it.
@@ -187,19 +188,4 @@ func (r *Relaxer) replace(ctx context.Context, p cluster.PendingExecutor) error 
 // same name (the UID precondition or test failed).
 func gone(err error) bool {
 	return apierrors.IsNotFound(err) || apierrors.IsConflict(err) || apierrors.IsInvalid(err)
-}
-
-func jsonPointerEscape(s string) string {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '~':
-			out = append(out, '~', '0')
-		case '/':
-			out = append(out, '~', '1')
-		default:
-			out = append(out, s[i])
-		}
-	}
-	return string(out)
 }

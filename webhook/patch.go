@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
+	"github.com/go-openapi/jsonpointer"
 	gojson "github.com/goccy/go-json"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
@@ -199,29 +199,11 @@ func (p *patchWriter) beginMember(path, key string) {
 	p.b.WriteString(`{"op":"add","path":"`)
 	p.b.WriteString(path)
 	p.b.WriteByte('/')
-	if strings.ContainsAny(key, "~/") {
-		key = pointerToken(key)
-	}
+	key = jsonpointer.Escape(key)
 	// Without its quotes: the path's string goes on.
 	quoted := appendJSONString(p.b.AvailableBuffer(), key)
 	p.b.Write(quoted[1 : len(quoted)-1])
 	p.b.WriteString(`","value":`)
-}
-
-// pointerToken escapes a map key as a JSON pointer token (RFC 6901): "~" as "~0", "/" as "~1".
-func pointerToken(key string) string {
-	b := make([]byte, 0, len(key)+4)
-	for i := range len(key) {
-		switch key[i] {
-		case '~':
-			b = append(b, '~', '0')
-		case '/':
-			b = append(b, '~', '1')
-		default:
-			b = append(b, key[i])
-		}
-	}
-	return string(b)
 }
 
 func (p *patchWriter) bytes() ([]byte, error) {
