@@ -86,7 +86,8 @@ type Version struct {
 	// plan evaluates the query faster than query does (plan.go); nil when the bundle needs what it does not
 	// implement, and then query evaluates every miss.
 	plan *planEval
-	// noPlan is why plan is nil (Options.Evaluator, or what the bundle needs that the plan lacks).
+	// noPlan is why plan is nil (Options.Evaluator, or what the bundle needs that the plan lacks); empty
+	// when it is not.
 	noPlan string
 	cache  *decisionCache
 	// keys are the input paths the decision can depend on, per role: the cache's key holds only those.
@@ -164,13 +165,13 @@ func (e *Engine) prepare(ctx context.Context, src *sources, g guardrailsSource) 
 		return nil, fmt.Errorf("preparing %s: %w", Query, err)
 	}
 	var plan *planEval
-	noPlan := "the policy evaluator is " + EvaluatorTopdown
-	if e.opts.Evaluator == EvaluatorPlan {
-		if plan, err = newVersionPlan(ctx, compiler, store, e.opts.Timeout); errors.Is(err, errPlanUnsupported) {
-			noPlan = err.Error()
-		} else if err != nil {
-			return nil, err
-		}
+	var noPlan string
+	if e.opts.Evaluator == EvaluatorTopdown {
+		noPlan = "the policy evaluator is " + EvaluatorTopdown
+	} else if plan, err = newVersionPlan(ctx, compiler, store, e.opts.Timeout); errors.Is(err, errPlanUnsupported) {
+		noPlan = err.Error()
+	} else if err != nil {
+		return nil, err
 	}
 	zone, err := parseZoneConfig(src.config)
 	if err != nil {
