@@ -15,18 +15,52 @@ import (
 	"github.com/sparkplace/sparkplace/e2e/sparksim"
 )
 
-// protobufCodecs are the API server's protobuf encoding and client-go's decoding, plain and stripping.
-func protobufCodecs(t *testing.T) (encoder runtime.Encoder, plain, stripping runtime.Decoder) {
-	t.Helper()
+// protoCodecs are the API server's protobuf encoding and client-go's decoding, plain and stripping.
+type protoCodecs struct {
+	encoder          runtime.Encoder
+	plain, stripping runtime.Decoder
+}
+
+func protobufCodecs(tb testing.TB) protoCodecs {
+	tb.Helper()
 	codecs := scheme.Codecs.WithoutConversion()
 	info, ok := runtime.SerializerInfoForMediaType(codecs.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
 	if !ok {
-		t.Fatal("no protobuf serializer")
+		tb.Fatal("no protobuf serializer")
 	}
 	stripInfo, _ := runtime.SerializerInfoForMediaType(podStripping{codecs}.SupportedMediaTypes(), runtime.ContentTypeProtobuf)
-	encoder = codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion)
-	return encoder, codecs.DecoderToVersion(info.Serializer, corev1.SchemeGroupVersion),
-		codecs.DecoderToVersion(stripInfo.Serializer, corev1.SchemeGroupVersion)
+	return protoCodecs{
+		encoder:   codecs.EncoderForVersion(info.Serializer, corev1.SchemeGroupVersion),
+		plain:     codecs.DecoderToVersion(info.Serializer, corev1.SchemeGroupVersion),
+		stripping: codecs.DecoderToVersion(stripInfo.Serializer, corev1.SchemeGroupVersion),
+	}
+}
+
+// encode is obj as the API server sends it.
+func (c protoCodecs) encode(tb testing.TB, obj runtime.Object) []byte {
+	tb.Helper()
+	data, err := runtime.Encode(c.encoder, obj)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return data
+}
+
+// decode is data decoded by d.
+func decode(tb testing.TB, d runtime.Decoder, data []byte) runtime.Object {
+	tb.Helper()
+	obj, err := runtime.Decode(d, data)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return obj
+}
+
+// decodeBoth encodes obj and decodes it whole and stripped.
+func (c protoCodecs) decodeBoth(tb testing.TB, obj runtime.Object) (data []byte, whole, small runtime.Object) {
+	tb.Helper()
+	data = c.encode(tb, obj)
+	return data, decode(tb, c.plain, data), decode(tb, c.stripping, data)
 }
 
 // sparkPods are Spark pods in the states the informer sees them: a driver and executors as created, bound,
@@ -67,18 +101,11 @@ func sparkPods() []*corev1.Pod {
 // The reflector's watch-list ends at a bookmark carrying metav1.InitialEventsAnnotationKey: without it the
 // informer never syncs.
 func TestStripPodProtoKeepsTheInitialEventsBookmark(t *testing.T) {
-	encoder, _, stripping := protobufCodecs(t)
+	c := protobufCodecs(t)
 	bookmark := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "1234", Annotations: map[string]string{
 		metav1.InitialEventsAnnotationKey: "true", "example.com/other": "x",
 	}}}
-	data, err := runtime.Encode(encoder, bookmark)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := runtime.Decode(stripping, data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := decode(t, c.stripping, c.encode(t, bookmark))
 	want := map[string]string{metav1.InitialEventsAnnotationKey: "true"}
 	if a := got.(*corev1.Pod).Annotations; !cmp.Equal(a, want) || got.(*corev1.Pod).ResourceVersion != "1234" {
 		t.Errorf("bookmark annotations %v, resourceVersion %q; want %v, 1234", a, got.(*corev1.Pod).ResourceVersion, want)
@@ -87,22 +114,11 @@ func TestStripPodProtoKeepsTheInitialEventsBookmark(t *testing.T) {
 
 // The informer must hold what it held before StripPodProto: StripPod of the pod decoded whole.
 func TestStripPodProtoKeepsWhatStripPodKeeps(t *testing.T) {
-	encoder, plain, stripping := protobufCodecs(t)
+	c := protobufCodecs(t)
 	pods := sparkPods()
 	for _, pod := range pods {
 		t.Run(pod.Name, func(t *testing.T) {
-			data, err := runtime.Encode(encoder, pod)
-			if err != nil {
-				t.Fatal(err)
-			}
-			whole, err := runtime.Decode(plain, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			small, err := runtime.Decode(stripping, data)
-			if err != nil {
-				t.Fatal(err)
-			}
+			data, whole, small := c.decodeBoth(t, pod)
 			want, _ := StripPod(whole)
 			got, _ := StripPod(small)
 			if diff := cmp.Diff(want, got); diff != "" {
@@ -118,18 +134,7 @@ func TestStripPodProtoKeepsWhatStripPodKeeps(t *testing.T) {
 		for _, p := range pods {
 			list.Items = append(list.Items, *p)
 		}
-		data, err := runtime.Encode(encoder, list)
-		if err != nil {
-			t.Fatal(err)
-		}
-		whole, err := runtime.Decode(plain, data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		small, err := runtime.Decode(stripping, data)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, whole, small := c.decodeBoth(t, list)
 		wl, sl := whole.(*corev1.PodList), small.(*corev1.PodList)
 		if sl.ResourceVersion != "42" || len(sl.Items) != len(wl.Items) {
 			t.Fatalf("list: resourceVersion %q, %d items; want 42, %d", sl.ResourceVersion, len(sl.Items), len(wl.Items))
@@ -145,15 +150,8 @@ func TestStripPodProtoKeepsWhatStripPodKeeps(t *testing.T) {
 }
 
 func TestStripPodProtoLeavesOtherBytesAlone(t *testing.T) {
-	encoder, _, _ := protobufCodecs(t)
-	node, err := runtime.Encode(encoder, eksNode(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pod, err := runtime.Encode(encoder, sparkPods()[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := protobufCodecs(t)
+	node, pod := c.encode(t, eksNode(1)), c.encode(t, sparkPods()[0])
 	for name, data := range map[string][]byte{
 		"a node":                node,
 		"JSON":                  []byte(`{"kind":"Pod","apiVersion":"v1","metadata":{"name":"p"}}`),
@@ -170,13 +168,9 @@ func TestStripPodProtoLeavesOtherBytesAlone(t *testing.T) {
 // BenchmarkPodDecode decodes a running executor as the informer does, whole or stripped first, and strips it
 // (the informer's transform).
 func BenchmarkPodDecode(b *testing.B) {
-	t := &testing.T{}
-	encoder, plain, stripping := protobufCodecs(t)
-	data, err := runtime.Encode(encoder, sparkPods()[2])
-	if err != nil {
-		b.Fatal(err)
-	}
-	for name, decoder := range map[string]runtime.Decoder{"whole": plain, "stripped": stripping} {
+	c := protobufCodecs(b)
+	data := c.encode(b, sparkPods()[2])
+	for name, decoder := range map[string]runtime.Decoder{"whole": c.plain, "stripped": c.stripping} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
