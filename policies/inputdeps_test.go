@@ -128,6 +128,20 @@ func keyOfInput(t *testing.T, v *Version, in *Input) decisionKey {
 	return key
 }
 
+// jsonObject is v written as JSON and read back as a generic object, as a policy sees it.
+func jsonObject(t *testing.T, v any) map[string]any {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatal(err)
+	}
+	return obj
+}
+
 type variant struct {
 	change string
 	in     *Input
@@ -136,14 +150,7 @@ type variant struct {
 // variants are copies of in, each with one member outside paths changed: a string or number changed, a
 // boolean flipped, an object or array removed, or a member added to an object.
 func variants(t *testing.T, in *Input, paths *inputPaths) []variant {
-	raw, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := jsonObject(t, in)
 	var out []variant
 	emit := func(change string) {
 		b, err := json.Marshal(doc)

@@ -71,14 +71,7 @@ type insideVariant struct {
 // JSON at that path (a change the Input type cannot hold, such as a member it does not have, is left out).
 func variantsInside(t *testing.T, in *Input, paths *inputPaths) []insideVariant {
 	t.Helper()
-	raw, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := jsonObject(t, in)
 	seen := projected(t, in, paths)
 	var out []insideVariant
 	// try sets the member name of obj (the object at path at) to each value in turn (absent: deleted).
@@ -195,14 +188,7 @@ func changesOf(val any, had bool) []any {
 // undefined). Below a member that is not an object (null, a list) every path is undefined; its value is kept
 // all the same, which makes the test stricter than the policy.
 func projected(t *testing.T, in *Input, paths *inputPaths) map[string]any {
-	raw, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		t.Fatal(err)
-	}
+	doc := jsonObject(t, in)
 	out := map[string]any{}
 	var walk func(v any, n *inputPaths, at []string)
 	walk = func(v any, n *inputPaths, at []string) {
@@ -283,14 +269,7 @@ func TestJSONFieldsAreEncodingJSONs(t *testing.T) {
 	}
 	for name, value := range cases {
 		t.Run(name, func(t *testing.T) {
-			raw, err := json.Marshal(value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var want map[string]any
-			if err := json.Unmarshal(raw, &want); err != nil {
-				t.Fatal(err)
-			}
+			want := jsonObject(t, value)
 			fields, ok := jsonFields(reflect.TypeOf(value))
 			if !ok {
 				t.Fatal("not followed")
