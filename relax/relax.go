@@ -54,15 +54,25 @@ type Options struct {
 	Log logr.Logger
 }
 
+// registrationGrace is how long after the Relaxer is made its webhook configuration may be missing without
+// an error: an install registers the configuration once the webhook serves, so it is missing at first.
+const registrationGrace = time.Minute
+
 // Relaxer sweeps the pending executors; it runs in every webhook replica (the deletes are idempotent).
-type Relaxer struct{ o Options }
+// Sweeps are not concurrent.
+type Relaxer struct {
+	o       Options
+	created time.Time
+	// awaitingConfig: the missing webhook configuration was logged as awaited.
+	awaitingConfig bool
+}
 
 // New returns a Relaxer.
 func New(o Options) *Relaxer {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Relaxer{o: o}
+	return &Relaxer{o: o, created: o.Now()}
 }
 
 // Start sweeps until ctx is done (a manager.Runnable; the caller starts it once the caches have synced).
@@ -91,7 +101,15 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 	if r.o.Scope != nil {
 		if served, err := r.o.Scope(ctx); err != nil {
 			// Still counted, in every namespace, so that the stranded-executors alert can fire.
-			r.o.Log.Error(err, "reading which namespaces this webhook serves; relaxing nothing until it can")
+			switch {
+			case apierrors.IsNotFound(err) && r.o.Now().Sub(r.created) < registrationGrace:
+				if !r.awaitingConfig {
+					r.o.Log.Info("the webhook configuration is not registered yet; relaxing nothing until it is", "reason", err.Error())
+					r.awaitingConfig = true
+				}
+			default:
+				r.o.Log.Error(err, "reading which namespaces this webhook serves; relaxing nothing until it can")
+			}
 			relaxing = false
 		} else {
 			inScope = served
@@ -136,8 +154,11 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 		if a.id == "" || len(due) == 0 {
 			continue
 		}
-		if r.o.State.Relaxed(a.namespace, a.id) == "" {
-			r.o.Relaxations.WithLabelValues(ReasonCapacity).Inc()
+		// Every replica sweeps the same executors, and only one deletes each (the UID precondition): the one
+		// that deletes the application's first stranded executor (name order, the same in every replica)
+		// counts the relaxation, so that the replicas' counters sum to one per application.
+		counted := r.o.State.Relaxed(a.namespace, a.id) != ""
+		if !counted {
 			r.o.Log.Info("relaxing the zone pin of an application whose executors waited past the bound",
 				"namespace", a.namespace, "app", a.id, "executors", len(due))
 		}
@@ -147,9 +168,14 @@ func (r *Relaxer) Sweep(ctx context.Context) {
 			if _, ok := boundOf(p); !ok {
 				continue
 			}
-			if err := r.replace(ctx, p); err != nil {
+			deleted, err := r.replace(ctx, p)
+			if err != nil {
 				r.o.Log.Error(err, "replacing a stranded executor", "namespace", p.Namespace, "pod", p.Name)
 			}
+			if !counted && deleted {
+				r.o.Relaxations.WithLabelValues(ReasonCapacity).Inc()
+			}
+			counted = true
 		}
 	}
 }
@@ -167,8 +193,9 @@ func boundOf(p cluster.PendingExecutor) (time.Duration, bool) {
 }
 
 // replace labels a stranded executor relaxed (so every replica's cache learns the application is) and
-// deletes it; Spark's allocator creates a replacement, which is admitted relaxed.
-func (r *Relaxer) replace(ctx context.Context, p cluster.PendingExecutor) error {
+// deletes it; Spark's allocator creates a replacement, which is admitted relaxed. deleted is false when the
+// pod was gone already (another replica, Spark or a user deleted it).
+func (r *Relaxer) replace(ctx context.Context, p cluster.PendingExecutor) (deleted bool, err error) {
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name}}
 	label := fmt.Sprintf(`[{"op":"test","path":"/metadata/uid","value":%q},{"op":"add","path":"/metadata/labels/%s","value":%q}]`,
 		p.UID, jsonpointer.Escape(cluster.LabelZoneRelaxed), ReasonCapacity)
@@ -178,10 +205,14 @@ func (r *Relaxer) replace(ctx context.Context, p cluster.PendingExecutor) error 
 		labelErr = fmt.Errorf("labelling: %w", err)
 	}
 	uid := p.UID
-	if err := r.o.Client.Delete(ctx, pod, client.Preconditions{UID: &uid}); err != nil && !gone(err) {
-		return errors.Join(labelErr, fmt.Errorf("deleting: %w", err))
+	switch err := r.o.Client.Delete(ctx, pod, client.Preconditions{UID: &uid}); {
+	case err == nil:
+		return true, labelErr
+	case gone(err):
+		return false, labelErr
+	default:
+		return false, errors.Join(labelErr, fmt.Errorf("deleting: %w", err))
 	}
-	return labelErr
 }
 
 // gone: the pod was deleted meanwhile (by another replica, Spark, or a user), or replaced by another of the

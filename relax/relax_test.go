@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/funcr"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -188,5 +192,85 @@ func TestSweep(t *testing.T) {
 				t.Errorf("relaxations = %v, want %v", got, tc.wantRelaxations)
 			}
 		})
+	}
+}
+
+// apiServer is the pods' one API server shared by webhook replicas: a pod is deleted once, after which its
+// deletes are answered NotFound.
+type apiServer struct {
+	client.Writer
+	deleted map[string]bool
+}
+
+func (s *apiServer) Patch(context.Context, client.Object, client.Patch, ...client.PatchOption) error {
+	return nil
+}
+
+func (s *apiServer) Delete(_ context.Context, obj client.Object, _ ...client.DeleteOption) error {
+	if s.deleted[obj.GetName()] {
+		return apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, obj.GetName())
+	}
+	s.deleted[obj.GetName()] = true
+	return nil
+}
+
+func TestReplicasCountARelaxationOnce(t *testing.T) {
+	pods := []*corev1.Pod{
+		withStrictness(executor("app-a", "a-exec-3", 3*time.Minute, true), "bounded-2m"),
+		withStrictness(executor("app-a", "a-exec-4", 3*time.Minute, true), "bounded-2m"),
+		withStrictness(executor("app-b", "b-exec-1", 3*time.Minute, true), "bounded-2m"),
+	}
+	server := &apiServer{deleted: map[string]bool{}}
+	var replicas []*Relaxer
+	for range 2 {
+		// Each replica has its own cache and its own counter (summed by whoever scrapes them).
+		replicas = append(replicas, New(Options{
+			State: cluster.FromObjects(pods, nil, nil), Client: server, Now: func() time.Time { return now },
+			Pending:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p"}, []string{"reason"}),
+			Relaxations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"}),
+			Zone: func() policies.ZoneConfig {
+				return policies.ZoneConfig{TopologyKey: zoneKey, Mode: policies.ZoneBounded, Bound: 2 * time.Minute}
+			},
+		}))
+	}
+	var total float64
+	for _, r := range replicas {
+		r.Sweep(context.Background())
+		total += testutil.ToFloat64(r.o.Relaxations.WithLabelValues(ReasonCapacity))
+	}
+	if total != 2 {
+		t.Errorf("the replicas counted %v relaxations of two applications, want 2", total)
+	}
+	if len(server.deleted) != 3 {
+		t.Errorf("deleted %v, want every stranded executor", server.deleted)
+	}
+}
+
+func TestMissingWebhookConfigurationIsAwaitedAtFirst(t *testing.T) {
+	var lines []string
+	log := funcr.New(func(prefix, args string) { lines = append(lines, args) }, funcr.Options{})
+	clock := now
+	r := New(Options{
+		State: cluster.FromObjects(nil, nil, nil), Client: &recorder{}, Now: func() time.Time { return clock }, Log: log,
+		Pending:     prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "p"}, []string{"reason"}),
+		Relaxations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "r"}, []string{"reason"}),
+		Scope: func(context.Context) (func(string) bool, error) {
+			return nil, apierrors.NewNotFound(schema.GroupResource{Group: "admissionregistration.k8s.io", Resource: "mutatingwebhookconfigurations"}, "sparkplace")
+		},
+		Zone: func() policies.ZoneConfig {
+			return policies.ZoneConfig{TopologyKey: zoneKey, Mode: policies.ZoneBounded, Bound: 2 * time.Minute}
+		},
+	})
+	for _, after := range []time.Duration{0, 10 * time.Second, 50 * time.Second} {
+		clock = now.Add(after)
+		r.Sweep(context.Background())
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "not registered yet") || strings.Contains(lines[0], `"error"`) {
+		t.Fatalf("within the grace, want one line saying the configuration is awaited, got %q", lines)
+	}
+	clock = now.Add(registrationGrace)
+	r.Sweep(context.Background())
+	if len(lines) != 2 || !strings.Contains(lines[1], `"error"`) {
+		t.Errorf("after the grace, want an error, got %q", lines)
 	}
 }
