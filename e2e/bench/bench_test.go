@@ -119,12 +119,12 @@ func checkReport(t *testing.T, r *Report) {
 			}
 		}
 	}
-	if b := r.Burst; b != nil {
+	for _, b := range r.Bursts {
 		if b.Failures > 0 {
-			t.Errorf("burst: %d executor creates refused, first: %s", b.Failures, b.FirstFailure)
+			t.Errorf("burst, %s mode: %d executor creates refused, first: %s", b.Mode, b.Failures, b.FirstFailure)
 		}
 		if want := b.Drivers * b.ExecutorsPerDriver; b.Executors != want {
-			t.Errorf("burst: %d executors, want %d", b.Executors, want)
+			t.Errorf("burst, %s mode: %d executors, want %d", b.Mode, b.Executors, want)
 		}
 	}
 	for _, rd := range r.Sched {

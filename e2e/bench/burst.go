@@ -13,8 +13,21 @@ import (
 	"github.com/sparkplace/sparkplace/e2e/sparksim"
 )
 
-// BurstResult is the Spark-shaped burst: drivers over the zones, each allocating executors as Spark does.
+// DeployMode is spark-submit's --deploy-mode.
+type DeployMode string
+
+const (
+	// ClusterMode: the driver runs in a spark-role=driver pod, which owns its executors.
+	ClusterMode DeployMode = "cluster"
+	// ClientMode: the driver runs outside the cluster (a notebook, spark-shell): no driver pod, executors
+	// without an owner, each with a fresh local dir.
+	ClientMode DeployMode = "client"
+)
+
+// BurstResult is the Spark-shaped burst: applications (cluster mode: their drivers over the zones), each
+// allocating executors as Spark does.
 type BurstResult struct {
+	Mode                        DeployMode
 	Drivers, ExecutorsPerDriver int
 	// Failures are refused executor creates (Spark retries them in its next round).
 	Failures     int
@@ -24,8 +37,10 @@ type BurstResult struct {
 	// Created is the time from the first create to the last, Running from the first create until every
 	// executor ran.
 	Created, Running time.Duration
-	// InDriverZone and OnSpot count running executors in their driver's zone and on spot capacity.
-	Executors, InDriverZone, OnSpot int
+	// InAppZone counts running executors in their application's zone: their driver's in cluster mode; in
+	// client mode, with no driver pod, the zone most of the application's executors run in (all of them
+	// when the application keeps to one zone). OnSpot counts those on spot capacity.
+	Executors, InAppZone, OnSpot int
 	// CacheHits and CacheLookups are sparkplace's decision-cache counters over the burst (-1 when it has none).
 	CacheHits, CacheLookups float64
 	// AdmissionMean and AdmissionP99 are sparkplace's own executor admission times (its histogram).
@@ -61,19 +76,24 @@ const (
 	metricAdmissionTimes = "sparkplace_admission_duration_seconds"
 )
 
-// MeasureBurst runs Scale.BurstDrivers drivers, round-robin over the zones, each allocating Scale.BurstExecutors
-// executors through sparksim's allocator at once, and waits until every executor runs. It also returns, by
-// zone, a driver's and an executor's placement as sparkplace admitted them, which the scheduling measurement
-// starts from.
-func (e *Env) MeasureBurst(ctx context.Context) (*BurstResult, map[string]ZonePlacement, error) {
-	ns, err := e.newNamespace(ctx, "burst", Sparkplace)
+// MeasureBurst runs Scale.BurstDrivers applications in mode (cluster mode: their drivers round-robin over the
+// zones), each allocating Scale.BurstExecutors executors through sparksim's allocator at once, and waits until
+// every executor runs. In cluster mode it also returns, by zone, a driver's and an executor's placement as
+// sparkplace admitted them, which the scheduling measurement starts from.
+func (e *Env) MeasureBurst(ctx context.Context, mode DeployMode) (*BurstResult, map[string]ZonePlacement, error) {
+	ns, err := e.newNamespace(ctx, "burst-"+string(mode), Sparkplace)
 	if err != nil {
 		return nil, nil, err
 	}
-	res := &BurstResult{Drivers: e.Scale.BurstDrivers, ExecutorsPerDriver: e.Scale.BurstExecutors}
+	res := &BurstResult{Mode: mode, Drivers: e.Scale.BurstDrivers, ExecutorsPerDriver: e.Scale.BurstExecutors}
 	apps := make([]*sparksim.App, e.Scale.BurstDrivers)
 	for i := range apps {
-		apps[i] = sparksim.NewApp(fmt.Sprintf("burst-%d", i+1), ns).WithDriverZone(e.Zones[i%len(e.Zones)])
+		apps[i] = sparksim.NewApp(fmt.Sprintf("burst-%d", i+1), ns)
+		if mode == ClientMode {
+			apps[i].InClientMode("")
+			continue
+		}
+		apps[i].WithDriverZone(e.Zones[i%len(e.Zones)])
 		if _, err := e.Client.CoreV1().Pods(ns).Create(ctx, apps[i].DriverPod(), metav1.CreateOptions{}); err != nil {
 			return nil, nil, fmt.Errorf("create driver %d: %w", i+1, err)
 		}
@@ -96,7 +116,7 @@ func (e *Env) MeasureBurst(ctx context.Context) (*BurstResult, map[string]ZonePl
 	wg.Wait()
 	for i, r := range results {
 		if r == nil {
-			return nil, nil, fmt.Errorf("driver %d: %w", i+1, errs[i])
+			return nil, nil, fmt.Errorf("application %d: %w", i+1, errs[i])
 		}
 		res.Latencies = append(res.Latencies, r.Latencies...)
 		res.Failures += len(r.Failures)
@@ -145,35 +165,59 @@ func (e *Env) MeasureBurst(ctx context.Context) (*BurstResult, map[string]ZonePl
 	if err != nil {
 		return res, nil, err
 	}
-	drivers := map[string]*corev1.Pod{}
-	placements := map[string]ZonePlacement{}
-	for _, app := range apps {
-		d, err := e.Client.CoreV1().Pods(ns).Get(ctx, app.DriverName(), metav1.GetOptions{})
-		if err != nil {
-			return res, nil, err
+	// The application's zone: its driver's, or where most of its executors run.
+	appZone := map[string]string{}
+	drivers := map[string]*corev1.Pod{} // by application id
+	if mode == ClusterMode {
+		for _, app := range apps {
+			d, err := e.Client.CoreV1().Pods(ns).Get(ctx, app.DriverName(), metav1.GetOptions{})
+			if err != nil {
+				return res, nil, err
+			}
+			drivers[app.ID], appZone[app.ID] = d, zones[d.Spec.NodeName]
 		}
-		drivers[string(d.UID)] = d
+	} else {
+		appZone = mostCommonZones(pods, zones)
 	}
+	placements := map[string]ZonePlacement{}
 	for i := range pods {
 		p := &pods[i]
 		res.Executors++
-		owner := metav1.GetControllerOfNoCopy(p)
-		if owner == nil || drivers[string(owner.UID)] == nil {
-			continue
-		}
-		driver := drivers[string(owner.UID)]
-		zone := zones[driver.Spec.NodeName]
-		if zones[p.Spec.NodeName] == zone {
-			res.InDriverZone++
+		app := p.Labels[sparksim.LabelAppSelector]
+		zone, ok := appZone[app]
+		if ok && zones[p.Spec.NodeName] == zone {
+			res.InAppZone++
 		}
 		if capacity[p.Spec.NodeName] == "SPOT" {
 			res.OnSpot++
 		}
-		if _, ok := placements[zone]; !ok {
-			placements[zone] = ZonePlacement{Driver: placementOf(driver), Executor: placementOf(p)}
+		if _, seen := placements[zone]; !seen && drivers[app] != nil {
+			placements[zone] = ZonePlacement{Driver: placementOf(drivers[app]), Executor: placementOf(p)}
 		}
 	}
 	return res, placements, e.deleteNamespace(ctx, ns)
+}
+
+// mostCommonZones maps each application id to the zone most of its executors run in.
+func mostCommonZones(executors []corev1.Pod, zones map[string]string) map[string]string {
+	counts := map[string]map[string]int{}
+	for i := range executors {
+		app := executors[i].Labels[sparksim.LabelAppSelector]
+		if counts[app] == nil {
+			counts[app] = map[string]int{}
+		}
+		counts[app][zones[executors[i].Spec.NodeName]]++
+	}
+	out := map[string]string{}
+	for app, byZone := range counts {
+		best := -1
+		for zone, n := range byZone {
+			if n > best || (n == best && zone < out[app]) {
+				out[app], best = zone, n
+			}
+		}
+	}
+	return out
 }
 
 // nodeLabels maps node names to their zone and EKS capacity type.

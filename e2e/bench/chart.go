@@ -16,7 +16,7 @@ import (
 
 // series is one latency distribution of the chart.
 type series struct {
-	// name is the legend; key picks the color (a Variant, or "burst").
+	// name is the legend; key picks the color (a Variant, or "burst-" and a DeployMode).
 	name, key string
 	latencies []time.Duration
 }
@@ -27,7 +27,8 @@ var palette = map[string]color.Color{
 	string(SamePatch):  color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 	string(NoOp):       color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 	string(NoWebhook):  color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff},
-	"burst":            color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	"burst-cluster":    color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+	"burst-client":     color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
 }
 
 // writeChart draws, side by side, the cumulative distributions of the serial create latencies and of the

@@ -80,8 +80,8 @@ func (r *Report) loadedSeries() []series {
 		}
 		out = append(out, s)
 	}
-	if r.Burst != nil {
-		out = append(out, series{name: "sparkplace, Spark burst", key: "burst", latencies: r.Burst.Latencies})
+	for _, b := range r.Bursts {
+		out = append(out, series{name: fmt.Sprintf("sparkplace, Spark burst, %s mode", b.Mode), key: "burst-" + string(b.Mode), latencies: b.Latencies})
 	}
 	return out
 }
@@ -97,7 +97,7 @@ func (r *Report) Markdown(command, chart string) string {
 	if len(r.Creates) > 0 {
 		r.createSection(&b)
 	}
-	if r.Burst != nil {
+	if len(r.Bursts) > 0 {
 		r.burstSection(&b)
 	}
 	if len(r.Sched) > 0 {
@@ -239,23 +239,30 @@ func find[T any](xs []T, match func(*T) bool) *T {
 }
 
 func (r *Report) burstSection(b *strings.Builder) {
-	br := r.Burst
+	first := r.Bursts[0]
 	fmt.Fprintf(b, "## Spark-shaped burst\n\n"+
-		"%d running drivers over the zones, each allocating %d executors at once as Spark's ExecutorPodsAllocator does "+
-		"(e2e/sparksim: one create at a time, in batches, a batch after the previous one was seen), through sparkplace.\n\n",
-		br.Drivers, br.ExecutorsPerDriver)
-	b.WriteString("| failed creates | create p50 | create p99 | all created | all running | in the driver's zone | on spot | decision cache hits | sparkplace admission mean / p99 |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
-	cache := "not exported"
-	if br.CacheLookups >= 0 {
-		cache = fmt.Sprintf("%.0f of %.0f (%s)", br.CacheHits, br.CacheLookups, pct(br.CacheHits, br.CacheLookups))
+		"%d applications, each allocating %d executors at once as Spark's ExecutorPodsAllocator does "+
+		"(e2e/sparksim: one create at a time, in batches, a batch after the previous one was seen), through sparkplace. "+
+		"*Cluster mode*: each has a running driver pod, the drivers round-robin over the zones; the executors are "+
+		"owned by their driver and share its local dirs. *Client mode* (notebooks, spark-shell), the other namespace, "+
+		"after it: no driver pod, executors with no owner, each with a fresh local dir; their application's zone is "+
+		"the one most of its executors run in (100%% means each application kept to one zone).\n\n",
+		first.Drivers, first.ExecutorsPerDriver)
+	b.WriteString("| mode | failed creates | create p50 | create p99 | all created | all running | in their application's zone (cluster mode: the driver's) | on spot | decision cache hits | sparkplace admission mean / p99 |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, br := range r.Bursts {
+		cache := "not exported"
+		if br.CacheLookups >= 0 {
+			cache = fmt.Sprintf("%.0f of %.0f (%s)", br.CacheHits, br.CacheLookups, pct(br.CacheHits, br.CacheLookups))
+		}
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %s | %d of %d (%s) | %d of %d (%s) | %s | %s / %s |\n",
+			br.Mode, br.Failures, roundMS(percentile(br.Latencies, .5)), roundMS(percentile(br.Latencies, .99)),
+			br.Created.Round(100*time.Millisecond), br.Running.Round(100*time.Millisecond),
+			br.InAppZone, br.Executors, pct(float64(br.InAppZone), float64(br.Executors)),
+			br.OnSpot, br.Executors, pct(float64(br.OnSpot), float64(br.Executors)), cache,
+			roundMS(br.AdmissionMean), roundMS(br.AdmissionP99))
 	}
-	fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %d of %d (%s) | %d of %d (%s) | %s | %s / %s |\n\n",
-		br.Failures, roundMS(percentile(br.Latencies, .5)), roundMS(percentile(br.Latencies, .99)),
-		br.Created.Round(100*time.Millisecond), br.Running.Round(100*time.Millisecond),
-		br.InDriverZone, br.Executors, pct(float64(br.InDriverZone), float64(br.Executors)),
-		br.OnSpot, br.Executors, pct(float64(br.OnSpot), float64(br.Executors)), cache,
-		roundMS(br.AdmissionMean), roundMS(br.AdmissionP99))
+	b.WriteString("\n")
 }
 
 func (r *Report) schedSection(b *strings.Builder) {

@@ -28,9 +28,11 @@ type Report struct {
 	Wall    time.Duration
 	Machine MachineLoad
 	Creates []CreateRound
-	Burst   *BurstResult
-	Sched   []SchedRound
-	Memory  *MemoryResult
+	// Bursts are the Spark-shaped bursts: cluster mode, then client mode (only cluster mode when the burst
+	// ran for the scheduling measurement alone).
+	Bursts []*BurstResult
+	Sched  []SchedRound
+	Memory *MemoryResult
 	// Idle is the control plane's CPU (cores) at rest; Quiets the waits for it to settle before each phase.
 	Idle   float64
 	Quiets []Quiet
@@ -77,13 +79,27 @@ func Run(ctx context.Context, e *Env, parts ...string) (*Report, error) {
 		}
 	}
 	var placements map[string]ZonePlacement
-	if want[PartBurst] || want[PartSched] {
-		if r.Burst, placements, err = e.MeasureBurst(ctx); err != nil {
-			return r, fmt.Errorf("burst: %w", err)
+	modes := []DeployMode{ClusterMode, ClientMode}
+	if !want[PartBurst] {
+		modes = modes[:0]
+		if want[PartSched] { // it starts from the placements the cluster-mode burst saw
+			modes = append(modes, ClusterMode)
 		}
-		e.Logf("burst: %d executors, %d refused, create p50 %s p99 %s, all running in %s, %d in their driver's zone, %d on spot",
-			r.Burst.Executors, r.Burst.Failures, percentile(r.Burst.Latencies, .5), percentile(r.Burst.Latencies, .99),
-			r.Burst.Running.Round(time.Millisecond), r.Burst.InDriverZone, r.Burst.OnSpot)
+	}
+	for _, mode := range modes {
+		b, pl, err := e.MeasureBurst(ctx, mode)
+		if b != nil {
+			r.Bursts = append(r.Bursts, b)
+		}
+		if err != nil {
+			return r, fmt.Errorf("burst, %s mode: %w", mode, err)
+		}
+		if mode == ClusterMode {
+			placements = pl
+		}
+		e.Logf("burst, %s mode: %d executors, %d refused, create p50 %s p99 %s, all running in %s, %d in their application's zone, %d on spot, %.0f of %.0f decision-cache hits",
+			mode, b.Executors, b.Failures, percentile(b.Latencies, .5), percentile(b.Latencies, .99),
+			b.Running.Round(time.Millisecond), b.InAppZone, b.OnSpot, b.CacheHits, b.CacheLookups)
 	}
 	if want[PartSched] {
 		if r.Sched, err = e.MeasureScheduling(ctx, placements); err != nil {
