@@ -48,7 +48,7 @@ unit: opa ## Unit tests only (no control plane).
 	go test $$(go list ./... | grep -v /e2e)
 
 .PHONY: bench
-bench: ## In-process admission benchmark: cache hits and misses of Spark-shaped pods vs a no-op handler, median ratios (COUNT=10).
+bench: ## In-process admission benchmark: cache hits and misses of Spark-shaped pods, each interleaved with a no-op handler; median ratios (COUNT=10, BENCHTIME=2000x).
 	hack/bench-ratio.sh $${COUNT:-10}
 
 .PHONY: bench-zones
