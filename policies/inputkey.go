@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unsafe"
 
 	gojson "github.com/goccy/go-json"
 )
@@ -37,7 +38,24 @@ type keyPlan struct {
 
 type keyField struct {
 	index []int
-	plan  *keyPlan
+	// offset is the field's offset in the struct, through the embedded structs of index (never pointers:
+	// see jsonFields), and typ its type: an addressable struct's fields are read at their address, without
+	// a reflect.Value per field (see writeAt).
+	offset uintptr
+	typ    reflect.Type
+	plan   *keyPlan
+}
+
+// newKeyField is the field at index in struct type t, written by plan.
+func newKeyField(t reflect.Type, index []int, plan *keyPlan) keyField {
+	f := keyField{index: index, plan: plan}
+	for _, i := range index {
+		sf := t.Field(i)
+		f.offset += sf.Offset
+		t = sf.Type
+	}
+	f.typ = t
+	return f
 }
 
 type keyMember struct {
@@ -99,7 +117,7 @@ func (c *keyCompiler) paths(t reflect.Type, n *inputPaths) *keyPlan {
 		for _, name := range names {
 			// A name the type's JSON never has is absent from every input: nothing to write.
 			if f, ok := fields[name]; ok {
-				p.fields = append(p.fields, keyField{index: f.index, plan: c.paths(f.typ, n.next[name])})
+				p.fields = append(p.fields, newKeyField(t, f.index, c.paths(f.typ, n.next[name])))
 			}
 		}
 		return p
@@ -156,7 +174,7 @@ func (c *keyCompiler) wholeValue(t reflect.Type) *keyPlan {
 		}
 		p.op = opStruct
 		for _, f := range fields {
-			p.fields = append(p.fields, keyField{index: f.index, plan: c.wholeValue(f.typ)})
+			p.fields = append(p.fields, newKeyField(t, f.index, c.wholeValue(f.typ)))
 		}
 		slices.SortFunc(p.fields, func(a, b keyField) int { return slices.Compare(a.index, b.index) })
 	}
@@ -304,7 +322,19 @@ func (p *keyPlan) write(b []byte, v reflect.Value) ([]byte, error) {
 		}
 		return p.elem.write(append(b, keyPresent), v.Elem())
 	case opStruct:
+		// An addressable struct's fields that are strings, booleans or nil are written from their address
+		// (writeDirect), without a reflect.Value each; most of an input's fields are.
+		var base unsafe.Pointer
+		if v.CanAddr() {
+			base = unsafe.Pointer(v.UnsafeAddr())
+		}
 		for _, f := range p.fields {
+			if base != nil {
+				var done bool
+				if b, done = f.plan.writeDirect(b, f.typ, unsafe.Add(base, f.offset)); done {
+					continue
+				}
+			}
 			fv := v.Field(f.index[0])
 			for _, i := range f.index[1:] {
 				fv = fv.Field(i)
@@ -366,6 +396,31 @@ func (p *keyPlan) write(b []byte, v reflect.Value) ([]byte, error) {
 		b = append(binary.AppendUvarint(b, uint64(len(raw))), raw...)
 	}
 	return b, nil
+}
+
+// writeDirect writes, as write does, the value of type t at ptr when it is a string, a boolean, or a nil
+// pointer, slice or map, and reports whether it did.
+func (p *keyPlan) writeDirect(b []byte, t reflect.Type, ptr unsafe.Pointer) ([]byte, bool) {
+	switch p.op {
+	case opString:
+		return appendKeyString(b, *(*string)(ptr)), true
+	case opBool:
+		if *(*bool)(ptr) {
+			return append(b, 1), true
+		}
+		return append(b, 0), true
+	case opPointer, opMap:
+		// A pointer or a map is one word, nil when absent.
+		if *(*unsafe.Pointer)(ptr) == nil {
+			return append(b, keyAbsent), true
+		}
+	case opList:
+		// A slice is nil when its data pointer is (as reflect.Value.IsNil has it); an array never is.
+		if t.Kind() == reflect.Slice && *(*unsafe.Pointer)(ptr) == nil {
+			return append(b, keyAbsent), true
+		}
+	}
+	return b, false
 }
 
 func appendKeyString(b []byte, s string) []byte {
