@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,11 +36,19 @@ func TestMain(m *testing.M) {
 //
 // Environment: SPARKPLACE_BENCH_SCALE (small, full), SPARKPLACE_BENCH_PARTS (comma-separated, of create,
 // burst, sched, memory; default all), SPARKPLACE_BENCH_REPORT (directory for the report and chart; default a
-// temporary one), SPARKPLACE_BENCH_README (a README whose report section to replace).
+// temporary one), SPARKPLACE_BENCH_README (a README whose report section to replace),
+// SPARKPLACE_BENCH_SCHED_REPS (repetitions of the scheduling measurement, instead of the scale's),
+// SPARKPLACE_BENCH_PROFILE (a directory for CPU profiles of kube-apiserver and kube-scheduler over each
+// scheduling round).
 func TestCluster(t *testing.T) {
 	scale, err := ScaleNamed(os.Getenv("SPARKPLACE_BENCH_SCALE"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if reps := os.Getenv("SPARKPLACE_BENCH_SCHED_REPS"); reps != "" {
+		if scale.SchedReps, err = strconv.Atoi(reps); err != nil || scale.SchedReps < 1 {
+			t.Fatalf("SPARKPLACE_BENCH_SCHED_REPS=%q: want a positive number", reps)
+		}
 	}
 	var parts []string
 	if p := os.Getenv("SPARKPLACE_BENCH_PARTS"); p != "" {
@@ -52,7 +61,9 @@ func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), scale.Timeout)
 	defer cancel()
 	start := time.Now()
-	env, err := Setup(ctx, Options{Scale: scale, BaselineCommand: []string{self, BaselineArg}, Logf: t.Logf})
+	env, err := Setup(ctx, Options{
+		Scale: scale, BaselineCommand: []string{self, BaselineArg}, Logf: t.Logf, ProfileDir: os.Getenv("SPARKPLACE_BENCH_PROFILE"),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

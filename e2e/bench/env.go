@@ -61,6 +61,9 @@ type Options struct {
 	BaselineCommand []string
 	// Logf reports progress. Defaults to discarding.
 	Logf func(string, ...any)
+	// ProfileDir, when set, receives CPU profiles of kube-apiserver and kube-scheduler over each scheduling
+	// round (see MeasureScheduling).
+	ProfileDir string
 }
 
 // Env is a running benchmark cluster: a control plane with an EKS-like fleet, sparkplace and the baseline
@@ -77,6 +80,8 @@ type Env struct {
 	// GoEnv are the Go runtime settings (GOGC, GOMEMLIMIT) of the webhook container in
 	// manifests/base/deployment.yaml; every webhook of the run gets them.
 	GoEnv []string
+
+	profileDir string // Options.ProfileDir
 
 	run      string  // in every namespace name, so no name is ever reused (see newNamespace)
 	idle     float64 // the control plane's CPU at rest, in cores (measureIdle)
@@ -101,7 +106,7 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	// kube-scheduler's client is not rate limited (as the benchmark's own is not): each binding and its Event
 	// are API calls, and at the framework's 200 QPS the limiter, not the scheduler nor the API server, would
 	// set the scheduling rate whatever the executors' placement.
-	cp, err := framework.Start(ctx, framework.Options{Logf: o.Logf, SchedulerQPS: 5000})
+	cp, err := framework.Start(ctx, framework.Options{Logf: o.Logf, SchedulerQPS: 5000, Profiling: o.ProfileDir != ""})
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
@@ -127,7 +132,7 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{CP: cp, Scale: o.Scale, Zones: fleet.Zones, Logf: o.Logf, GoEnv: goEnv, run: randomHex(3), Baselines: map[Variant]*framework.Webhook{}}
+	e := &Env{CP: cp, Scale: o.Scale, Zones: fleet.Zones, Logf: o.Logf, GoEnv: goEnv, run: randomHex(3), Baselines: map[Variant]*framework.Webhook{}, profileDir: o.ProfileDir}
 	if e.Sparkplace, err = cp.StartWebhook(ctx, framework.WebhookOptions{
 		Command: []string{bin, "webhook"}, WebhookName: webhookName(Sparkplace), NamespaceSelector: selectVariant(Sparkplace), Env: goEnv,
 	}); err != nil {

@@ -109,3 +109,15 @@ func loadAverage() (float64, error) {
 	}
 	return strconv.ParseFloat(f[0], 64)
 }
+
+// childrenCPU is the CPU time each child process of the run (the control plane, kwok, the webhooks) has used,
+// by its name (a process gone meanwhile counts nothing).
+func (e *Env) childrenCPU() map[string]time.Duration {
+	cpu := map[string]time.Duration{}
+	for _, p := range e.CP.Processes() {
+		if c, err := processCPU(p.Pid()); err == nil {
+			cpu[p.Name] += c
+		}
+	}
+	return cpu
+}

@@ -268,11 +268,15 @@ func (r *Report) burstSection(b *strings.Builder) {
 func (r *Report) schedSection(b *strings.Builder) {
 	s := r.Scale
 	fmt.Fprintf(b, "## Scheduling\n\n"+
-		"%d repetitions, interleaved: %d running drivers with %d executors each, the executors created while kube-scheduler is "+
+		"%d repetitions, interleaved, after one round not counted (the first round of a run is the slowest; it warms kube-scheduler, "+
+		"the API server and kwok up for all): %d running drivers with %d executors each, the executors created while kube-scheduler is "+
 		"paused (SIGSTOP); the rate is executors bound per second from its resumption to the last binding (kube-scheduler's client "+
 		"is not rate limited here, 5,000 QPS: at 200, the limit on its bindings and Events set the rate whatever the placement). "+
 		"The executors carry sparkplace's placement as admitted in the burst; *no zone rule* drops its zone requirement; "+
-		"*EMR pod affinity* replaces it with EMR on EKS's recipe (a required pod affinity to the driver, topology key zone).\n\n",
+		"*EMR pod affinity* replaces it with EMR on EKS's recipe (a required pod affinity to the driver, topology key zone). "+
+		"In each repetition sparkplace node affinity and no zone rule run back to back, each first in every other repetition, "+
+		"EMR pod affinity before or after the pair. CPU is each process's, from /proc, from kube-scheduler's resumption to the last "+
+		"binding; *all the run's processes* adds etcd, the controller-manager and the webhooks.\n\n",
 		s.SchedReps, s.SchedDrivers, s.SchedExecutors)
 	b.WriteString("| measurement |")
 	for _, v := range SchedVariants {
@@ -290,6 +294,14 @@ func (r *Report) schedSection(b *strings.Builder) {
 	row("kube-apiserver CPU per executor, ms", "%.2f", func(rd *SchedRound) (float64, bool) {
 		return ms(rd.APIServerCPU) / float64(rd.Pods), rd.APIServerCPU > 0
 	})
+	cpuRow := func(name string, cpu func(*SchedRound) time.Duration) {
+		row(name+" CPU per executor, ms", "%.2f", func(rd *SchedRound) (float64, bool) {
+			return ms(cpu(rd)) / float64(rd.Pods), cpu(rd) > 0
+		})
+	}
+	cpuRow("kwok", func(rd *SchedRound) time.Duration { return rd.CPU["kwok"] })
+	cpuRow("sparkplace webhook (its informers)", func(rd *SchedRound) time.Duration { return rd.WebhookCPU })
+	cpuRow("all the run's processes", (*SchedRound).TotalCPU)
 	row("API server: binding mean (POST pods/binding), ms", "%.0f", func(rd *SchedRound) (float64, bool) {
 		return ms(rd.BindingCall), rd.BindingCall > 0
 	})
@@ -319,7 +331,7 @@ func (r *Report) schedSection(b *strings.Builder) {
 			return 100 * rd.Scheduler.Plugins[plugin] / max(sumOf(rd.Scheduler.Plugins), 1e-12), len(rd.Scheduler.Plugins) > 0
 		})
 	}
-	var xs, ys, cs []float64
+	var xs, ys, cs, ts []float64
 	for rep := range s.SchedReps {
 		node, none, pod := r.schedRound(rep, SchedNodeAffinity), r.schedRound(rep, SchedNoZone), r.schedRound(rep, SchedPodAffinity)
 		if node != nil && none != nil {
@@ -327,17 +339,20 @@ func (r *Report) schedSection(b *strings.Builder) {
 			if none.SchedulerCPU > 0 {
 				cs = append(cs, float64(node.SchedulerCPU)/float64(none.SchedulerCPU))
 			}
+			if none.TotalCPU() > 0 {
+				ts = append(ts, float64(node.TotalCPU())/float64(none.TotalCPU()))
+			}
 		}
 		if pod != nil && none != nil {
 			ys = append(ys, pod.PodsPerSecond()/none.PodsPerSecond())
 		}
 	}
 	fmt.Fprintf(b, "\nWithin each repetition: executors per second, sparkplace node affinity / no zone rule %s (target ≥ 0.95); "+
-		"EMR pod affinity / no zone rule %s; kube-scheduler CPU, sparkplace node affinity / no zone rule %s. "+
+		"EMR pod affinity / no zone rule %s; CPU, sparkplace node affinity / no zone rule: kube-scheduler's %s, all the run's processes' %s. "+
 		"Extension points and plugin shares are kube-scheduler's own metrics: PreFilter to Score are its placement work "+
 		"for one pod; Bind runs apart, one API call per pod, and its mean is mostly the wait for the API server; plugin shares "+
 		"are of the scheduling cycle (not binding), from the cycles it samples.\n\n",
-		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"), spreadCell(spreadOf(cs), "%.2f"))
+		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"), spreadCell(spreadOf(cs), "%.2f"), spreadCell(spreadOf(ts), "%.2f"))
 	r.quietSentence(b, PartSched, "round (before kube-scheduler resumed)")
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,10 @@ type SchedRound struct {
 	// SchedulerCPU and APIServerCPU are kube-scheduler's and kube-apiserver's CPU time (from /proc) from the
 	// scheduler's resumption to the last binding.
 	SchedulerCPU, APIServerCPU time.Duration
+	// CPU is the CPU time of each of the run's processes (by framework process name: etcd, kwok, the
+	// webhooks, ...) over the same time; WebhookCPU is sparkplace's (its informers see every pod).
+	CPU        map[string]time.Duration
+	WebhookCPU time.Duration
 	// BindingCall is the API server's mean time for a binding (POST pods/binding, its
 	// apiserver_request_duration_seconds), the API server's side of the scheduler's Bind.
 	BindingCall time.Duration
@@ -102,26 +107,70 @@ func schedulerStats(before, after Metrics) SchedulerStats {
 // schedulerPoints are the extension points the report shows, in the order of a scheduling cycle.
 var schedulerPoints = []string{"PreFilter", "Filter", "PreScore", "Score", "Reserve", "Permit", "PreBind", "Bind"}
 
+// cpuPerPod lists each process's CPU per executor bound, in ms, by name.
+func (r *SchedRound) cpuPerPod() string {
+	names := slices.Sorted(maps.Keys(r.CPU))
+	parts := make([]string, len(names))
+	for i, name := range names {
+		parts[i] = fmt.Sprintf("%s %.2f ms", name, ms(r.CPU[name])/float64(max(r.Pods, 1)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// TotalCPU is the CPU time of all the run's processes over the round.
+func (r *SchedRound) TotalCPU() time.Duration {
+	var sum time.Duration
+	for _, c := range r.CPU {
+		sum += c
+	}
+	return sum
+}
+
 // PodsPerSecond is the scheduling rate.
 func (r *SchedRound) PodsPerSecond() float64 { return float64(r.Pods) / r.Wall.Seconds() }
 
 // MeasureScheduling measures how fast kube-scheduler binds executors placed each way, from placements (by
-// zone, as sparkplace admitted a driver and an executor there), Scale.SchedReps times, interleaved.
+// zone, as sparkplace admitted a driver and an executor there), Scale.SchedReps times, interleaved in the order
+// of schedOrder, after one round that is not counted (warmUp).
 func (e *Env) MeasureScheduling(ctx context.Context, placements map[string]ZonePlacement) ([]SchedRound, error) {
 	var rounds []SchedRound
+	warm, err := e.schedRound(ctx, -1, warmUp, placements)
+	if err != nil {
+		return nil, fmt.Errorf("scheduling measurement, warm-up round: %w", err)
+	}
+	e.Logf("scheduling warm-up (%s, not counted): %d executors bound in %s (%.0f/s)",
+		warmUp, warm.Pods, warm.Wall.Round(time.Millisecond), warm.PodsPerSecond())
 	for rep := range e.Scale.SchedReps {
-		for k := range SchedVariants {
-			v := SchedVariants[(rep+k)%len(SchedVariants)]
+		for _, v := range schedOrder(rep) {
 			r, err := e.schedRound(ctx, rep, v, placements)
 			if err != nil {
 				return rounds, fmt.Errorf("scheduling measurement, repetition %d, %s: %w", rep+1, v, err)
 			}
-			e.Logf("scheduling rep %d %-25s %d executors bound in %s (%.0f/s), %d in their driver's zone",
-				rep+1, v, r.Pods, r.Wall.Round(time.Millisecond), r.PodsPerSecond(), r.InDriverZone)
+			e.Logf("scheduling rep %d %-25s %d executors bound in %s (%.0f/s), %d in their driver's zone; CPU per executor: %s",
+				rep+1, v, r.Pods, r.Wall.Round(time.Millisecond), r.PodsPerSecond(), r.InDriverZone, r.cpuPerPod())
 			rounds = append(rounds, *r)
 		}
 	}
 	return rounds, nil
+}
+
+// warmUp is the variant of the round run before the measured ones and not counted: the first round of a run
+// was slower than the same variant's later rounds in 5 of 6 runs (e.g. 104 executors/s against 194 and 191),
+// and the rotation gave it to sparkplace node affinity every time.
+const warmUp = SchedNoZone
+
+// schedOrder is the order of the variants in repetition rep: sparkplace node affinity and no zone rule, the
+// pair the target compares, run back to back (drift between rounds hits them least), each first in every
+// other repetition; EMR pod affinity before the pair in two repetitions of four, after it in the others.
+func schedOrder(rep int) []SchedVariant {
+	pair := []SchedVariant{SchedNodeAffinity, SchedNoZone}
+	if rep%2 == 1 {
+		pair[0], pair[1] = pair[1], pair[0]
+	}
+	if (rep/2)%2 == 1 {
+		return append([]SchedVariant{SchedPodAffinity}, pair...)
+	}
+	return append(pair, SchedPodAffinity)
 }
 
 func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placements map[string]ZonePlacement) (_ *SchedRound, err error) {
@@ -223,18 +272,12 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	if err != nil {
 		return nil, err
 	}
-	cpu0, err := processCPU(scheduler)
-	if err != nil {
-		return nil, err
-	}
-	apiCPU0, err := processCPU(e.apiServerPID())
-	if err != nil {
-		return nil, err
-	}
+	cpu0 := e.childrenCPU()
 	start := time.Now()
 	if err := resume(); err != nil {
 		return nil, fmt.Errorf("resume kube-scheduler: %w", err)
 	}
+	profiled := e.startProfiles(ctx, fmt.Sprintf("sched-%d-%s", rep+1, v))
 	r := &SchedRound{Variant: v, Rep: rep, Pods: len(executors)}
 	last, nodes, err := bound.wait(ctx, bindingLimit)
 	if err != nil {
@@ -242,16 +285,13 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	}
 	r.Pods, r.Unbound = len(nodes), len(executors)-len(nodes)
 	r.Wall = last.Sub(start)
-	cpu1, err := processCPU(scheduler)
-	if err != nil {
-		return nil, err
+	cpu1 := e.childrenCPU()
+	r.CPU = map[string]time.Duration{}
+	for name, c := range cpu1 {
+		r.CPU[name] = c - cpu0[name]
 	}
-	r.SchedulerCPU = cpu1 - cpu0
-	apiCPU1, err := processCPU(e.apiServerPID())
-	if err != nil {
-		return nil, err
-	}
-	r.APIServerCPU = apiCPU1 - apiCPU0
+	r.SchedulerCPU, r.APIServerCPU = r.CPU["kube-scheduler"], r.CPU["kube-apiserver"]
+	r.WebhookCPU = r.CPU[e.Sparkplace.Process().Name]
 	if m, err := load.end(); err == nil {
 		r.Others = coresOf(m.Others, m.Elapsed)
 	}
@@ -267,6 +307,9 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 		return nil, err
 	}
 	r.Scheduler = schedulerStats(before, after)
+	if err := profiled(); err != nil {
+		return nil, err
+	}
 	zones, _, err := e.nodeLabels(ctx)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package bench
 import (
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -307,6 +308,54 @@ func TestMarkdownRowsSpreadOverRepetitions(t *testing.T) {
 		"| creates/s, 16 clients | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 |",
 		"| executors bound per second | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 |",
 		"| creates/s, sparkplace / same-patch | 1.00 | ≥ 0.95 |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestSchedOrderPairsTheTargetVariants(t *testing.T) {
+	first := map[SchedVariant]int{}
+	emrFirst := 0
+	for rep := range 4 {
+		order := schedOrder(rep)
+		if len(order) != len(SchedVariants) {
+			t.Fatalf("repetition %d: order %v, want each of %v once", rep, order, SchedVariants)
+		}
+		for _, v := range SchedVariants {
+			if !slices.Contains(order, v) {
+				t.Fatalf("repetition %d: order %v lacks %s", rep, order, v)
+			}
+		}
+		i, j := slices.Index(order, SchedNodeAffinity), slices.Index(order, SchedNoZone)
+		if i-j != 1 && j-i != 1 {
+			t.Errorf("repetition %d: order %v, want %s and %s back to back", rep, order, SchedNodeAffinity, SchedNoZone)
+		}
+		first[order[min(i, j)]]++
+		if order[0] == SchedPodAffinity {
+			emrFirst++
+		}
+	}
+	if first[SchedNodeAffinity] != 2 || first[SchedNoZone] != 2 || emrFirst != 2 {
+		t.Errorf("over 4 repetitions: first of the pair %v, EMR first %d times; want 2 each", first, emrFirst)
+	}
+}
+
+func TestSchedReportCPURows(t *testing.T) {
+	r := &Report{Scale: SmallScale}
+	r.Scale.SchedReps = 1
+	for _, v := range SchedVariants {
+		r.Sched = append(r.Sched, SchedRound{Variant: v, Pods: 100, Wall: time.Second, WebhookCPU: 20 * time.Millisecond,
+			CPU: map[string]time.Duration{"kwok": 100 * time.Millisecond, "kube-apiserver": 400 * time.Millisecond, "sparkplace-webhook": 20 * time.Millisecond}})
+	}
+	r.Sched[0].CPU["kube-apiserver"] = 480 * time.Millisecond
+	md := r.Markdown("make bench-cluster", ChartFile)
+	for _, want := range []string{
+		"| kwok CPU per executor, ms | 1.00 | 1.00 | 1.00 |",
+		"| sparkplace webhook (its informers) CPU per executor, ms | 0.20 | 0.20 | 0.20 |",
+		"| all the run's processes CPU per executor, ms | 6.00 | 5.20 | 5.20 |",
+		"all the run's processes' 1.15.",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)

@@ -38,6 +38,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// SchedulerQPS is kube-scheduler's client rate limit (its burst twice that). Defaults to 200.
 	SchedulerQPS int
+	// Profiling serves Go's /debug/pprof on kube-apiserver (to the admin client) and on kube-scheduler's
+	// secure port (to anyone on loopback, as its /metrics): the benchmarks profile them.
+	Profiling bool
 }
 
 // ControlPlane is a running local control plane.
@@ -54,6 +57,9 @@ type ControlPlane struct {
 	// SchedulerMetricsURL is kube-scheduler's /metrics (HTTPS, its own self-signed certificate, no client
 	// authentication: the benchmarks read its plugin and extension-point timings).
 	SchedulerMetricsURL string
+	// SchedulerProfileURL is kube-scheduler's CPU profile (/debug/pprof/profile, served like /metrics), when
+	// Options.Profiling is set.
+	SchedulerProfileURL string
 
 	opts      Options
 	binDir    string
@@ -198,7 +204,7 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--allow-privileged=true", // the NVMe policy adds a chown init container on hostPath
 		"--cert-dir=" + filepath.Join(cp.Dir, "apiserver"),
-		"--profiling=false",
+		"--profiling=" + strconv.FormatBool(opts.Profiling),
 	}, nil)
 	if err != nil {
 		return nil, err
@@ -234,11 +240,17 @@ func start(ctx context.Context, opts Options) (_ *ControlPlane, err error) {
 	if schedulerQPS <= 0 {
 		schedulerQPS = 200
 	}
-	cp.SchedulerMetricsURL = "https://127.0.0.1:" + strconv.Itoa(ports[3]) + "/metrics"
+	schedulerURL := "https://127.0.0.1:" + strconv.Itoa(ports[3])
+	cp.SchedulerMetricsURL = schedulerURL + "/metrics"
+	openPaths := "/healthz,/readyz,/livez,/metrics"
+	if opts.Profiling {
+		cp.SchedulerProfileURL = schedulerURL + "/debug/pprof/profile"
+		openPaths += ",/debug/pprof/*"
+	}
 	if _, err := cp.StartProcess("kube-scheduler", filepath.Join(cp.binDir, "kube-scheduler"), []string{
 		"--kubeconfig=" + cp.Kubeconfig, "--leader-elect=false",
 		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(ports[3]), "--cert-dir=" + filepath.Join(cp.Dir, "scheduler"),
-		"--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+		"--authorization-always-allow-paths=" + openPaths, "--profiling=" + strconv.FormatBool(opts.Profiling),
 		// Every binding is an API call: at the default 50 QPS the scheduler, not the webhook, would set the pace
 		// of the scale tests.
 		"--kube-api-qps=" + strconv.Itoa(schedulerQPS), "--kube-api-burst=" + strconv.Itoa(2*schedulerQPS),
@@ -414,6 +426,13 @@ func (cp *ControlPlane) Process(name string) *Process {
 		}
 	}
 	return nil
+}
+
+// Processes returns the children started so far (the control plane's and the webhooks'), oldest first.
+func (cp *ControlPlane) Processes() []*Process {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return append([]*Process(nil), cp.processes...)
 }
 
 // writePIDFileLocked records the process groups of a detached control plane for StopPIDFile.
