@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"slices"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
@@ -20,7 +19,8 @@ import (
 // Answers are remembered per set of constraints until a node changes, so the executors of one application
 // cost one scan of the nodes, not one each.
 func (s *State) Schedulable(pod *corev1.Pod) bool {
-	return s.Remember(ConstraintsKey(pod), func() bool { return s.scan(pod) })
+	var buf [256]byte
+	return s.Remember(AppendConstraintsKey(buf[:0], pod), func() bool { return s.scan(pod) })
 }
 
 // maxRemembered bounds the answers remembered for one generation of nodes.
@@ -28,7 +28,9 @@ const maxRemembered = 16384
 
 // Remember returns what compute returns for key, computing it once per generation of nodes: for answers
 // that depend only on key and on the nodes' labels, taints, cordons and readiness.
-func (s *State) Remember(key string, compute func() bool) bool {
+//
+// key is only read (a lookup converts it without a copy): callers build it in a buffer of their own.
+func (s *State) Remember(key []byte, compute func() bool) bool {
 	s.mu.RLock()
 	gen := s.nodeGen
 	s.mu.RUnlock()
@@ -36,7 +38,7 @@ func (s *State) Remember(key string, compute func() bool) bool {
 	if s.fitGen != gen || len(s.fits) >= maxRemembered {
 		s.fitGen, s.fits = gen, map[string]bool{}
 	}
-	ok, known := s.fits[key]
+	ok, known := s.fits[string(key)]
 	s.fitMu.Unlock()
 	if known {
 		return ok
@@ -44,7 +46,7 @@ func (s *State) Remember(key string, compute func() bool) bool {
 	ok = compute()
 	s.fitMu.Lock()
 	if s.fitGen == gen {
-		s.fits[key] = ok
+		s.fits[string(key)] = ok
 	}
 	s.fitMu.Unlock()
 	return ok
@@ -83,62 +85,63 @@ func (s *State) scan(pod *corev1.Pod) bool {
 	return false
 }
 
-// ConstraintsKey writes what Schedulable reads of a pod as a string (its nodeSelector, tolerations, required
+// AppendConstraintsKey appends to b what Schedulable reads of a pod (its nodeSelector, tolerations, required
 // node affinity and the topology keys of its required pod-affinity terms): equal constraints, equal keys.
-func ConstraintsKey(pod *corev1.Pod) string {
-	var b strings.Builder
-	keys := make([]string, 0, len(pod.Spec.NodeSelector))
+func AppendConstraintsKey(b []byte, pod *corev1.Pod) []byte {
+	var buf [16]string
+	keys := buf[:0]
 	for k := range pod.Spec.NodeSelector {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(pod.Spec.NodeSelector[k])
-		b.WriteByte(0)
+		b = append(b, k...)
+		b = append(b, '=')
+		b = append(b, pod.Spec.NodeSelector[k]...)
+		b = append(b, 0)
 	}
-	b.WriteByte(1)
+	b = append(b, 1)
 	for _, t := range pod.Spec.Tolerations {
-		b.WriteString(t.Key)
-		b.WriteByte(0)
-		b.WriteString(string(t.Operator))
-		b.WriteByte(0)
-		b.WriteString(t.Value)
-		b.WriteByte(0)
-		b.WriteString(string(t.Effect))
-		b.WriteByte(0)
+		b = append(b, t.Key...)
+		b = append(b, 0)
+		b = append(b, string(t.Operator)...)
+		b = append(b, 0)
+		b = append(b, t.Value...)
+		b = append(b, 0)
+		b = append(b, string(t.Effect)...)
+		b = append(b, 0)
 	}
-	b.WriteByte(1)
+	b = append(b, 1)
 	if a := pod.Spec.Affinity; a != nil {
 		if a.NodeAffinity != nil && a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution != nil {
 			for _, t := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-				writeRequirements(&b, t.MatchExpressions)
-				b.WriteByte(2)
-				writeRequirements(&b, t.MatchFields)
-				b.WriteByte(3)
+				b = appendRequirements(b, t.MatchExpressions)
+				b = append(b, 2)
+				b = appendRequirements(b, t.MatchFields)
+				b = append(b, 3)
 			}
 		}
-		b.WriteByte(1)
+		b = append(b, 1)
 		if a.PodAffinity != nil {
 			for _, t := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				b.WriteString(t.TopologyKey)
-				b.WriteByte(0)
+				b = append(b, t.TopologyKey...)
+				b = append(b, 0)
 			}
 		}
 	}
-	return b.String()
+	return b
 }
 
-func writeRequirements(b *strings.Builder, reqs []corev1.NodeSelectorRequirement) {
+func appendRequirements(b []byte, reqs []corev1.NodeSelectorRequirement) []byte {
 	for _, r := range reqs {
-		b.WriteString(r.Key)
-		b.WriteByte(0)
-		b.WriteString(string(r.Operator))
+		b = append(b, r.Key...)
+		b = append(b, 0)
+		b = append(b, string(r.Operator)...)
 		for _, v := range r.Values {
-			b.WriteByte(0)
-			b.WriteString(v)
+			b = append(b, 0)
+			b = append(b, v...)
 		}
-		b.WriteByte(4)
+		b = append(b, 4)
 	}
+	return b
 }

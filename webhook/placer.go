@@ -130,7 +130,8 @@ func (p *Placer) Place(ctx context.Context, pod *corev1.Pod, namespace, operatio
 	} else {
 		out.Decision, out.DecisionID = d, policy.Hash()+string(key[:])
 		// Equal keys, equal decisions (in one bundle): validate a decision once, not for every pod it places.
-		if !p.Cluster.Remember("guardrails\x00"+policy.Hash()+string(key[:]), func() bool { return policy.Guardrails().Validate(d) == nil }) {
+		var buf [128]byte
+		if !p.Cluster.Remember(append(append(append(buf[:0], "guardrails\x00"...), policy.Hash()...), key[:]...), func() bool { return policy.Guardrails().Validate(d) == nil }) {
 			err = &PolicyError{Guardrail: true, Err: policy.Guardrails().Validate(d)}
 		}
 	}
@@ -211,7 +212,9 @@ func (p *Placer) executorFacts(ctx context.Context, namespace string, pod *corev
 // constraints, which the decision's key need not hold (the policy may not read them), so it is remembered
 // per both until a node changes: the executors of an application cost one check.
 func (p *Placer) zoneTermUnmeetable(policy *policies.Version, decision policies.InputKey, pod *corev1.Pod, d *placement.Decision, key string) bool {
-	return p.Cluster.Remember(policy.Hash()+string(decision[:])+cluster.ConstraintsKey(pod), func() bool { return p.unmeetable(pod, d, key) })
+	var buf [512]byte
+	k := append(append(buf[:0], policy.Hash()...), decision[:]...)
+	return p.Cluster.Remember(cluster.AppendConstraintsKey(k, pod), func() bool { return p.unmeetable(pod, d, key) })
 }
 
 func (p *Placer) unmeetable(pod *corev1.Pod, d *placement.Decision, key string) bool {
