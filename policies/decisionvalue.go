@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -34,7 +35,9 @@ func setValue(v ast.Value, dst reflect.Value) bool {
 		if !ok || !utf8.ValidString(string(s)) {
 			return false
 		}
-		dst.SetString(string(s))
+		// A copy: the decision is cached, and the input's strings may refer to the admission request's bytes
+		// (see webhook.decodeAdmittedPod), which a cached decision must not keep alive.
+		dst.SetString(strings.Clone(string(s)))
 	case reflect.Bool:
 		b, ok := v.(ast.Boolean)
 		if !ok {
@@ -108,7 +111,7 @@ func setValue(v ast.Value, dst reflect.Value) bool {
 			if !setValue(val.Value, e) {
 				return true
 			}
-			m.SetMapIndex(reflect.ValueOf(string(s)).Convert(t.Key()), e)
+			m.SetMapIndex(reflect.ValueOf(strings.Clone(string(s))).Convert(t.Key()), e)
 			return false
 		})
 		if !ok {

@@ -148,6 +148,8 @@ func (p *Placer) executorPool(ctx context.Context, policy *policies.Version, dri
 	if p.pools.ids == nil {
 		p.pools.ids = map[poolKey]zonecapacity.PoolID{}
 	}
+	// The labels' values refer to the admission request's bytes (decodeAdmittedPod): the map keeps copies.
+	key.profile, key.namespaceProfile = strings.Clone(key.profile), strings.Clone(key.namespaceProfile)
 	p.pools.ids[key] = id
 	p.pools.mu.Unlock()
 	return id, true

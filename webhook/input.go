@@ -24,9 +24,13 @@ const (
 
 // sparkRole returns the pod's Spark role, or "" for a pod sparkplace does not place.
 func sparkRole(pod *corev1.Pod) string {
-	switch r := pod.Labels[LabelRole]; r {
-	case RoleDriver, RoleExecutor:
-		return r
+	// The constants, not the label's value, which refers to the request's bytes (decodeAdmittedPod): the
+	// role names metric series that outlive the request.
+	switch pod.Labels[LabelRole] {
+	case RoleDriver:
+		return RoleDriver
+	case RoleExecutor:
+		return RoleExecutor
 	}
 	return ""
 }
