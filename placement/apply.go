@@ -91,6 +91,10 @@ func Apply(pod *corev1.Pod, d *Decision) Result {
 	var res Result
 	for f, c := range a.changed {
 		if c {
+			if res.Changed == nil {
+				// Room for every field: one allocation, and the caller may add one (the annotation).
+				res.Changed = make([]Field, 0, fieldCount)
+			}
 			res.Changed = append(res.Changed, Field(f))
 		}
 	}
@@ -101,7 +105,8 @@ func Apply(pod *corev1.Pod, d *Decision) Result {
 // mergeMap adds want to *have without overriding existing keys; it reports whether *have changed.
 func (a *applier) mergeMap(have *map[string]string, want map[string]string, what string) bool {
 	changed := false
-	for _, k := range sortedKeys(want) {
+	var buf [16]string
+	for _, k := range appendSortedKeys(buf[:0], want) {
 		v := want[k]
 		old, ok := (*have)[k]
 		switch {
@@ -527,7 +532,11 @@ func selectorString(term corev1.PodAffinityTerm) string {
 }
 
 func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
+	return appendSortedKeys(make([]string, 0, len(m)), m)
+}
+
+// appendSortedKeys appends m's keys to keys, sorted (keys may be a caller's buffer).
+func appendSortedKeys(keys []string, m map[string]string) []string {
 	for k := range m {
 		keys = append(keys, k)
 	}

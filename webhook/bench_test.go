@@ -382,7 +382,7 @@ func apiServerReview(t testing.TB, pod *corev1.Pod) []byte {
 	req.Name = pod.Name
 	req.RequestKind = &req.Kind
 	req.RequestResource = &req.Resource
-	req.DryRun = ptr(false)
+	req.DryRun = new(false)
 	req.Options.Raw = []byte(`{"kind":"CreateOptions","apiVersion":"meta.k8s.io/v1"}`)
 	sa := "spark"
 	req.UserInfo = authenticationv1.UserInfo{

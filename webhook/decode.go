@@ -57,13 +57,14 @@ func (v *admittedVolume) UnmarshalJSON(data []byte) error {
 	var named struct {
 		Name string `json:"name"`
 	}
-	if err := gojson.Unmarshal(data, &named); err != nil {
+	// data is the decoder's copy of the volume's JSON, the volume's own: its strings may refer to it.
+	if err := gojson.UnmarshalWithOption(data, &named, gojson.DecodeNoCopyString()); err != nil {
 		return err
 	}
 	v.name = named.Name
 	if strings.HasPrefix(named.Name, placement.LocalDirVolumePrefix) {
 		v.local = &corev1.Volume{}
-		return gojson.Unmarshal(data, v.local)
+		return gojson.UnmarshalWithOption(data, v.local, gojson.DecodeNoCopyString())
 	}
 	return nil
 }

@@ -162,9 +162,12 @@ func (h *Handler) handle(ctx context.Context, req admission.Request, role *strin
 	}
 	// Set as bytes rather than Response.Patches, which controller-runtime would encode with encoding/json.
 	resp := admission.Allowed("")
-	resp.Patch, resp.PatchType = patch, ptr(admissionv1.PatchTypeJSONPatch)
+	resp.Patch, resp.PatchType = patch, &jsonPatch
 	return resp, ResultMutated
 }
+
+// jsonPatch is the patch type of every response with a patch (one value: the response only reads it).
+var jsonPatch = admissionv1.PatchTypeJSONPatch
 
 func describeKind(req admission.Request) string {
 	kind := req.Kind.Kind
@@ -181,5 +184,3 @@ func describeKind(req admission.Request) string {
 func logFor(ctx context.Context, req admission.Request) logr.Logger {
 	return ctrl.LoggerFrom(ctx).WithValues("namespace", req.Namespace, "name", req.Name, "uid", req.UID)
 }
-
-func ptr[T any](v T) *T { return &v }

@@ -285,8 +285,11 @@ func appendOps[T any](p *patchWriter, path string, before int, after []T) {
 		}
 		return
 	}
-	for i := before; i < len(after); i++ {
-		p.add(path+"/-", &after[i])
+	if before < len(after) {
+		elemPath := path + "/-"
+		for i := before; i < len(after); i++ {
+			p.add(elemPath, &after[i])
+		}
 	}
 }
 
