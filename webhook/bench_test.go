@@ -59,11 +59,12 @@ func serve(t testing.TB, wh http.Handler, body []byte) *admissionv1.AdmissionRes
 
 // BenchmarkAdmission measures one admission through the live server's stack (controller-runtime's webhook
 // server with its request metrics and the request's logger: decode the review, handle, encode the response)
-// against a no-op handler served the same way on reviews of the same kind (client-mode executors), the two
-// interleaved in small blocks (measureInterleaved), so that the machine's load, which drifts over a run on a
-// shared machine, hits both alike; each case reports its ratios to that no-op (wall/noop, cpu/noop) beside
-// its own figures and the no-op's (noop-ns/op, noop-cpu-ns/op). The noop case measures the no-op against
-// itself: its ratios show the method's noise.
+// against a no-op handler served the same way on reviews of the same pods (made by the case's own pods
+// function: the same shape and size, so that the ratio counts what sparkplace adds to an admission, not a
+// larger review's decoding), the two interleaved in small blocks (measureInterleaved), so that the machine's
+// load, which drifts over a run on a shared machine, hits both alike; each case reports its ratios to that
+// no-op (wall/noop, cpu/noop) beside its own figures and the no-op's (noop-ns/op, noop-cpu-ns/op). The noop
+// case measures the no-op against itself: its ratios show the method's noise.
 //
 //	go test ./webhook -run '^$' -bench Admission -benchtime 2000x -count 10    (or: make bench)
 //
@@ -108,7 +109,7 @@ func BenchmarkAdmission(b *testing.B) {
 		placer *Placer // nil: the no-op handler
 		pods   func(i int) *corev1.Pod
 	}{
-		{"noop", nil, func(i int) *corev1.Pod { return noopPod(b, i) }},
+		{"noop", nil, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, 0, i+2) }},
 		{"executor-hit/client-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clientMode, 0, i+2) }},
 		{"executor-hit/cluster-mode", placer, func(i int) *corev1.Pod { return sparkExecutor(b, clusterMode, 0, i+2) }},
 		{"executor-hit/nvme", placer, func(i int) *corev1.Pod { return withProfile(sparkExecutor(b, clientMode, 0, i+2), "nvme") }},
@@ -136,7 +137,7 @@ func BenchmarkAdmission(b *testing.B) {
 			baseBodies := make([][]byte, b.N)
 			for i := range bodies {
 				bodies[i] = apiServerReview(b, bc.pods(i))
-				baseBodies[i] = apiServerReview(b, noopPod(b, i))
+				baseBodies[i] = apiServerReview(b, bc.pods(i))
 			}
 			misses := cacheMisses(bc.placer)
 			runtime.GC() // the setup's garbage is not the admissions' CPU time
@@ -158,9 +159,6 @@ func BenchmarkAdmission(b *testing.B) {
 		})
 	}
 }
-
-// noopPod is the pod of the no-op handler's i-th review: a client-mode executor (see sparkExecutor).
-func noopPod(t testing.TB, i int) *corev1.Pod { return sparkExecutor(t, clientMode, 0, i+2) }
 
 // newNoop is a no-op handler: it admits every pod unchanged, after controller-runtime decoded the review.
 func newNoop() *admission.Webhook {
