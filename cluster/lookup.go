@@ -89,7 +89,9 @@ func (s *State) ownerPod(ctx context.Context, namespace string, owner *metav1.Ow
 		d = Driver{Name: pod.Name, Role: pod.Labels[LabelRole], NodeName: pod.Spec.NodeName}
 	}
 	if owner.UID != "" && (!d.Found() || d.NodeName != "") {
-		s.ownerNodes.Add(owner.UID, d)
+		// A copy: the executor's strings may refer to the bytes of its admission request (the webhook decodes
+		// without copying them), which the memo must not keep alive.
+		s.ownerNodes.Add(types.UID(strings.Clone(string(owner.UID))), d)
 	}
 	return d, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -142,6 +143,26 @@ func TestDriverOwnerReadFails(t *testing.T) {
 	_, err := s.Driver(context.Background(), namespace, makePod("pi-exec-1", RoleExecutor).ownedBy(notebook).obj())
 	if err == nil {
 		t.Fatal("no error when the owner pod cannot be read")
+	}
+}
+
+// TestDriverMemoKeepsNoExecutorMemory: the webhook decodes an executor's strings without copying them (they
+// refer to its admission request), so the memo of owner pods must keep copies of the owners' UIDs.
+func TestDriverMemoKeepsNoExecutorMemory(t *testing.T) {
+	notebook := makePod("jupyter-alice", "").node("node-1").obj()
+	executor := makePod("pi-exec-1", RoleExecutor).ownedBy(notebook).obj()
+	request := []byte(string(executor.OwnerReferences[0].UID)) // the UID as the request's bytes hold it
+	executor.OwnerReferences[0].UID = types.UID(unsafe.String(unsafe.SliceData(request), len(request)))
+	s := NewState(&countingGetter{pods: map[string]*corev1.Pod{notebook.Name: notebook}})
+	if d, err := s.Driver(context.Background(), namespace, executor); err != nil || d.NodeName != "node-1" {
+		t.Fatalf("driver %+v, %v: want the notebook pod on node-1", d, err)
+	}
+	keys := s.ownerNodes.Keys()
+	if len(keys) != 1 {
+		t.Fatalf("memo holds %d owners, want 1", len(keys))
+	}
+	if unsafe.StringData(string(keys[0])) == unsafe.SliceData(request) {
+		t.Error("the memo's key is the executor's own string: it keeps the executor's request alive")
 	}
 }
 

@@ -95,8 +95,9 @@ type containerForPlacement struct {
 // The pod's strings refer to raw (goccy's DecodeNoCopyString) rather than being copies of their own: a third
 // of a cache hit's allocations were the pod's strings. raw is the request's, which nothing writes, and it
 // lives as long as one of them: what outlives the request must not keep them (decisions copy their strings,
-// see policies.setValue; keys of long-lived maps are copied or built anew).
-// TestPlacingKeepsNoRequestMemory checks what a placement leaves behind.
+// see policies.setValue; keys of long-lived maps are copied or built anew: the driver pools here, the memo
+// of owner pods in cluster.State). TestPlacingKeepsNoRequestMemory and cluster's
+// TestDriverMemoKeepsNoExecutorMemory check what a placement leaves behind.
 func decodeAdmittedPod(raw []byte) (pod *corev1.Pod, err error) {
 	defer func() {
 		if r := recover(); r != nil {
