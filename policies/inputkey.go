@@ -40,7 +40,7 @@ type keyField struct {
 	index []int
 	// offset is the field's offset in the struct, through the embedded structs of index (never pointers:
 	// see jsonFields), and typ its type: an addressable struct's fields are read at their address, without
-	// a reflect.Value per field (see writeAt).
+	// a reflect.Value per field (see writeDirect).
 	offset uintptr
 	typ    reflect.Type
 	plan   *keyPlan
