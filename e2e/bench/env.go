@@ -106,7 +106,8 @@ func Setup(ctx context.Context, o Options) (_ *Env, err error) {
 	// kube-scheduler's client is not rate limited (as the benchmark's own is not): each binding and its Event
 	// are API calls, and at the framework's 200 QPS the limiter, not the scheduler nor the API server, would
 	// set the scheduling rate whatever the executors' placement.
-	cp, err := framework.Start(ctx, framework.Options{Logf: o.Logf, SchedulerQPS: 5000, Profiling: o.ProfileDir != ""})
+	// Profiling: the scheduling rounds read kube-scheduler's CPU profile (and the API server's, with ProfileDir).
+	cp, err := framework.Start(ctx, framework.Options{Logf: o.Logf, SchedulerQPS: 5000, Profiling: true})
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}

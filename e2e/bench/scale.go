@@ -20,6 +20,10 @@ type Scale struct {
 	SpotNodesPerZone int
 	// SchedReps interleaved repetitions of the scheduling measurement, of SchedDrivers × SchedExecutors.
 	SchedReps, SchedDrivers, SchedExecutors int
+	// SchedProfile is how long kube-scheduler's CPU profile of a scheduling round runs from its resumption: longer
+	// than any round of the scale takes, so that it holds all of the round's scheduling cycles (a round still
+	// binding at its end gets no cycle figure). It runs on while the round's pods are deleted.
+	SchedProfile time.Duration
 	// At MemNodes extra nodes and MemPods non-Spark pods, MemDrivers drivers allocate MemExecutors executors each.
 	MemNodes, MemPods, MemDrivers, MemExecutors int
 	// Timeout bounds the whole run.
@@ -30,7 +34,7 @@ type Scale struct {
 var SmallScale = Scale{
 	Name: "small", Reps: 1, Serial: 10, Parallel: 48, Clients: 16,
 	BurstDrivers: 3, BurstExecutors: 4,
-	SchedReps: 1, SchedDrivers: 3, SchedExecutors: 4,
+	SchedReps: 1, SchedDrivers: 3, SchedExecutors: 4, SchedProfile: 3 * time.Second,
 	MemNodes: 30, MemPods: 60, MemDrivers: 2, MemExecutors: 4,
 	Timeout: 10 * time.Minute,
 }
@@ -41,7 +45,8 @@ var SmallScale = Scale{
 var FullScale = Scale{
 	Name: "full", Reps: 3, Serial: 200, Parallel: 500, Clients: 16,
 	BurstDrivers: 20, BurstExecutors: 50, SpotNodesPerZone: 24,
-	SchedReps: 5, SchedDrivers: 20, SchedExecutors: 50,
+	// Rounds took 4 to 13 s at full scale on a shared 2-core machine.
+	SchedReps: 5, SchedDrivers: 20, SchedExecutors: 50, SchedProfile: 20 * time.Second,
 	MemNodes: 5000, MemPods: 20000, MemDrivers: 20, MemExecutors: 49,
 	Timeout: 90 * time.Minute,
 }

@@ -52,6 +52,10 @@ type SchedRound struct {
 	// webhooks, ...) over the same time; WebhookCPU is sparkplace's (its informers see every pod).
 	CPU        map[string]time.Duration
 	WebhookCPU time.Duration
+	// CycleCPU is kube-scheduler's CPU in scheduling cycles (placing pods, not binding them), from a CPU
+	// profile of the round (cycleCPU); HasCycleCPU is false when the profile did not hold the whole round.
+	CycleCPU    time.Duration
+	HasCycleCPU bool
 	// BindingCall is the API server's mean time for a binding (POST pods/binding, its
 	// apiserver_request_duration_seconds), the API server's side of the scheduler's Bind.
 	BindingCall time.Duration
@@ -179,9 +183,17 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	if err != nil {
 		return nil, err
 	}
+	r := &SchedRound{Variant: v, Rep: rep}
+	var profiles *roundProfiles
 	defer func() {
 		if derr := e.deleteNamespace(ctx, ns); err == nil {
 			err = derr
+		}
+		// The profiles run on while the pods are deleted (which starts no scheduling cycle).
+		if profiles != nil {
+			if perr := e.finishProfiles(profiles, r, fmt.Sprintf("sched-%d-%s", rep+1, v)); err == nil {
+				err = perr
+			}
 		}
 	}()
 	// The drivers are created at once, then waited for.
@@ -277,8 +289,8 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	if err := resume(); err != nil {
 		return nil, fmt.Errorf("resume kube-scheduler: %w", err)
 	}
-	profiled := e.startProfiles(ctx, fmt.Sprintf("sched-%d-%s", rep+1, v))
-	r := &SchedRound{Variant: v, Rep: rep, Pods: len(executors)}
+	profiles = e.startProfiles(ctx)
+	r.Pods = len(executors)
 	last, nodes, err := bound.wait(ctx, bindingLimit)
 	if err != nil {
 		return nil, err
@@ -307,9 +319,6 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 		return nil, err
 	}
 	r.Scheduler = schedulerStats(before, after)
-	if err := profiled(); err != nil {
-		return nil, err
-	}
 	zones, _, err := e.nodeLabels(ctx)
 	if err != nil {
 		return nil, err

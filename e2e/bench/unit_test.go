@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/pprof/profile"
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 
@@ -350,15 +351,60 @@ func TestSchedReportCPURows(t *testing.T) {
 			CPU: map[string]time.Duration{"kwok": 100 * time.Millisecond, "kube-apiserver": 400 * time.Millisecond, "sparkplace-webhook": 20 * time.Millisecond}})
 	}
 	r.Sched[0].CPU["kube-apiserver"] = 480 * time.Millisecond
+	r.Sched[0].CycleCPU, r.Sched[0].HasCycleCPU = 70*time.Millisecond, true
+	r.Sched[1].CycleCPU, r.Sched[1].HasCycleCPU = 100*time.Millisecond, true
 	md := r.Markdown("make bench-cluster", ChartFile)
 	for _, want := range []string{
 		"| kwok CPU per executor, ms | 1.00 | 1.00 | 1.00 |",
 		"| sparkplace webhook (its informers) CPU per executor, ms | 0.20 | 0.20 | 0.20 |",
 		"| all the run's processes CPU per executor, ms | 6.00 | 5.20 | 5.20 |",
 		"all the run's processes' 1.15.",
+		"| kube-scheduler CPU in scheduling cycles per executor (CPU profile), ms | 0.70 | 1.00 | — |",
+		"kube-scheduler's in scheduling cycles 0.70,",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+func TestCycleCPUCountsSchedulingCyclesOnly(t *testing.T) {
+	fn := func(id uint64, name string) *profile.Function { return &profile.Function{ID: id, Name: name} }
+	scheduleOne := fn(1, "k8s.io/kubernetes/pkg/scheduler.(*Scheduler).ScheduleOne")
+	worker := fn(2, "k8s.io/client-go/util/workqueue.ParallelizeUntil.func1")
+	filter := fn(3, "k8s.io/kubernetes/pkg/scheduler/framework/plugins/nodeaffinity.(*NodeAffinity).Filter")
+	bind := fn(4, "k8s.io/kubernetes/pkg/scheduler.(*Scheduler).bindingCycle")
+	gc := fn(5, "runtime.gcBgMarkWorker")
+	loc := func(id uint64, fns ...*profile.Function) *profile.Location {
+		l := &profile.Location{ID: id}
+		for _, f := range fns {
+			l.Line = append(l.Line, profile.Line{Function: f})
+		}
+		return l
+	}
+	stack := func(ms int64, fns ...*profile.Function) *profile.Sample {
+		s := &profile.Sample{Value: []int64{ms, ms * 1e6}}
+		for i, f := range fns {
+			s.Location = append(s.Location, loc(uint64(100*ms+int64(i)), f))
+		}
+		return s
+	}
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		Sample: []*profile.Sample{
+			stack(3, filter, worker), // a Filter worker
+			stack(2, scheduleOne),    // the cycle itself
+			stack(7, bind),           // binding: not the cycle
+			stack(11, gc),            // garbage collection: not the cycle
+		},
+		Function: []*profile.Function{scheduleOne, worker, filter, bind, gc},
+	}
+	got, ok := cycleCPU(p)
+	if !ok || got != 5*time.Millisecond {
+		t.Errorf("cycle CPU %v (%v), want 5ms: the worker's and ScheduleOne's samples", got, ok)
+	}
+	p.Sample = p.Sample[2:]
+	if got, ok := cycleCPU(p); ok {
+		t.Errorf("cycle CPU %v from a profile without cycle functions, want none", got)
 	}
 }
