@@ -41,7 +41,7 @@ var SmallScale = Scale{
 
 // FullScale is the scale of the report: 3 repetitions of 200 serial and 500 parallel creates per variant;
 // 20 drivers × 50 executors; 5 repetitions of scheduling 1,000 executors per variant; 5,000 nodes, 20,000
-// other pods and 1,000 Spark pods. It takes about a quarter of an hour on 2 shared cores.
+// other pods and 1,000 Spark pods. It takes 16 to 17 minutes on 2 shared cores.
 var FullScale = Scale{
 	Name: "full", Reps: 3, Serial: 200, Parallel: 500, Clients: 16,
 	BurstDrivers: 20, BurstExecutors: 50, SpotNodesPerZone: 24,
