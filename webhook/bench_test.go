@@ -318,11 +318,10 @@ func sparkDriver(t testing.TB, app int) *corev1.Pod {
 }
 
 // liveStack serves hook as `sparkplace webhook` does (see Run), the no-op handler alike: registered on
-// controller-runtime's webhook server, which wraps it in its request metrics, with the request's logger
-// put into its context. Only the network and TLS are left out (make bench-cluster measures those).
+// controller-runtime's webhook server, which wraps it in its request metrics (admission.Webhook puts the
+// request's logger into its context). Only the network and TLS are left out (make bench-cluster measures
+// those).
 func liveStack(hook *admission.Webhook) http.Handler {
-	log := ctrl.Log.WithName("webhook")
-	hook.WithContextFunc = func(ctx context.Context, _ *http.Request) context.Context { return ctrl.LoggerInto(ctx, log) }
 	server := crwebhook.NewServer(crwebhook.Options{})
 	server.Register(Path, hook)
 	return server.WebhookMux()
