@@ -57,7 +57,7 @@ bench-zones: control-plane ## The zone simulation and spot reclaim drill at full
 	go test -count=1 -timeout 30m ./e2e/zonebench -run TestZones -v -args -zonebench.full -zonebench.out $(CURDIR)/bin/bench-zones.md
 
 .PHONY: bench-cluster
-bench-cluster: control-plane ## Measure through the real API server (SCALE=full|small, PARTS=create,burst,sched,memory): writes e2e/bench/report/ and the README's report.
+bench-cluster: control-plane ## Measure through the real API server (SCALE=full|small, PARTS=create,burst,sched,memory): a run of all parts writes e2e/bench/report/ and the README's report, one of some parts only its log.
 	SPARKPLACE_BENCH_SCALE=$${SCALE:-full} SPARKPLACE_BENCH_PARTS=$${PARTS:-} \
 	SPARKPLACE_BENCH_REPORT=$(CURDIR)/e2e/bench/report SPARKPLACE_BENCH_README=$(CURDIR)/README.md \
 	  go test -count=1 -timeout 120m -run '^TestCluster$$' -v ./e2e/bench

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,7 +40,8 @@ func TestMain(m *testing.M) {
 // temporary one), SPARKPLACE_BENCH_README (a README whose report section to replace),
 // SPARKPLACE_BENCH_SCHED_REPS (repetitions of the scheduling measurement, instead of the scale's),
 // SPARKPLACE_BENCH_PROFILE (a directory for CPU profiles of kube-apiserver and kube-scheduler over each
-// scheduling round).
+// scheduling round). A run of some parts only writes neither the report directory nor the README: its
+// report, in the log, would replace the other parts' sections.
 func TestCluster(t *testing.T) {
 	scale, err := ScaleNamed(os.Getenv("SPARKPLACE_BENCH_SCALE"))
 	if err != nil {
@@ -80,13 +82,21 @@ func TestCluster(t *testing.T) {
 	// What was measured before a failure is still reported.
 	checkReport(t, report)
 
-	dir := os.Getenv("SPARKPLACE_BENCH_REPORT")
-	if dir == "" {
-		dir = t.TempDir()
-	}
+	dir, readme := os.Getenv("SPARKPLACE_BENCH_REPORT"), os.Getenv("SPARKPLACE_BENCH_README")
 	command := "make bench-cluster"
 	if scale.Name != FullScale.Name {
 		command = "SCALE=" + scale.Name + " " + command
+	}
+	if partial(parts) {
+		command = "PARTS=" + strings.Join(parts, ",") + " " + command
+		// Its report would replace the whole report, the other parts' sections too.
+		if dir != "" || readme != "" {
+			t.Logf("a run of some parts (%s) leaves the report directory and the README as they are: its report is in this log", strings.Join(parts, ","))
+		}
+		dir, readme = "", ""
+	}
+	if dir == "" {
+		dir = t.TempDir()
 	}
 	if err := report.Write(dir, command); err != nil {
 		t.Fatal(err)
@@ -94,7 +104,7 @@ func TestCluster(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(dir, ChartFile)); err != nil || info.Size() == 0 {
 		t.Errorf("no chart: %v", err)
 	}
-	if readme := os.Getenv("SPARKPLACE_BENCH_README"); readme != "" {
+	if readme != "" {
 		chart, err := filepath.Rel(filepath.Dir(readme), filepath.Join(dir, ChartFile))
 		if err != nil {
 			t.Fatal(err)
@@ -108,6 +118,16 @@ func TestCluster(t *testing.T) {
 	if runErr != nil {
 		t.Fatal(runErr)
 	}
+}
+
+// partial reports whether parts (as SPARKPLACE_BENCH_PARTS lists them; none is all) leave a part out.
+func partial(parts []string) bool {
+	for _, p := range AllParts {
+		if len(parts) > 0 && !slices.Contains(parts, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkReport asserts what holds whatever the machine's speed.

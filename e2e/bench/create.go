@@ -26,14 +26,18 @@ type CreateRound struct {
 	Rep     int
 	// Serial are the latencies of the creates made one at a time.
 	Serial []time.Duration
-	// Parallel are the latencies of the creates made by Scale.Clients clients at once, ParallelWall the time
-	// from the first to the last, Created how many succeeded.
+	// Parallel are the latencies of the creates made by Scale.Clients clients at once, in Scale.Blocks blocks
+	// (see createRep); ParallelWall the time the blocks took, each from its first create to its last, summed;
+	// Created how many succeeded.
 	Parallel     []time.Duration
 	ParallelWall time.Duration
 	Created      int
 	// APIServerCPU and WebhookCPU are the CPU time the kube-apiserver and the webhook process spent during the
-	// parallel creates.
-	APIServerCPU, WebhookCPU time.Duration
+	// parallel creates. SparkplaceCPU is sparkplace's: for sparkplace its WebhookCPU, for the baselines what
+	// it spent meanwhile, taking their pods in (its informer watches every Spark pod, whoever admitted it).
+	APIServerCPU, WebhookCPU, SparkplaceCPU time.Duration
+	// Others is the CPU (cores) the machine's other processes (not the run's) used during the parallel creates.
+	Others float64
 	// SerialCall and ParallelCall are the mean time of the API server's call to the webhook, by its own
 	// histogram (apiserver_admission_webhook_admission_duration_seconds: sending the review, the webhook,
 	// reading the answer), over the serial and the parallel creates.
@@ -61,28 +65,35 @@ func (e *Env) MeasureCreates(ctx context.Context) ([]CreateRound, error) {
 			return rounds, fmt.Errorf("create measurement, repetition %d: %w", rep+1, err)
 		}
 		for _, r := range rs {
-			e.Logf("create rep %d %-10s serial p50 %s p99 %s, %.0f creates/s, API server %.2f ms CPU/create, webhook %.2f ms, %d failed",
+			perCreate := func(d time.Duration) float64 { return ms(d) / float64(r.Created) }
+			e.Logf("create rep %d %-10s serial p50 %s p99 %s, %.0f creates/s, CPU per create: API server %.2f ms, webhook %.2f, sparkplace %.2f; others %.2f cores; %d failed",
 				rep+1, r.Variant, percentile(r.Serial, .5).Round(10*time.Microsecond), percentile(r.Serial, .99).Round(10*time.Microsecond),
-				r.CreatesPerSecond(), ms(r.APIServerCPU)/float64(r.Created), ms(r.WebhookCPU)/float64(r.Created), r.Failed)
+				r.CreatesPerSecond(), perCreate(r.APIServerCPU), perCreate(r.WebhookCPU), perCreate(r.SparkplaceCPU), r.Others, r.Failed)
 			rounds = append(rounds, *r)
 		}
 	}
 	return rounds, nil
 }
 
-// createTarget is one variant's namespace of a repetition and the executors to create in it.
+// createTarget is one variant's namespace of a repetition, the executors to create in it, and what its
+// parallel blocks measured so far.
 type createTarget struct {
 	v    Variant
 	ns   string
 	pods []*corev1.Pod
 	r    *CreateRound
 	mu   sync.Mutex
+	// otherCPU is the CPU of the machine's other processes over otherElapsed, summed over the blocks.
+	otherCPU, otherElapsed time.Duration
 }
 
 // createRep is one repetition: every variant gets a fresh namespace with a running driver; then the serial
-// creates go one at a time to the variants in turn (a create of each variant, the next of each, ...), so that
-// a change in the machine's load hits every variant alike; then each variant's parallel creates, the order of
-// the variants rotated per repetition.
+// creates go one at a time to the variants in turn (a create of each variant, the next of each, ...); then
+// the parallel creates, in Scale.Blocks blocks per variant that also take turns (a block of each variant, the
+// next of each, ..., the first variant of each round the next one), each block after the control plane
+// settled. So a change in the machine's load hits every variant alike, at both scales of time: within a
+// create for the serial ones, within a few seconds for the parallel ones. The order of the variants is
+// rotated per repetition.
 func (e *Env) createRep(ctx context.Context, rep int) (_ []*CreateRound, err error) {
 	order := make([]Variant, len(Variants))
 	for k := range Variants {
@@ -108,15 +119,9 @@ func (e *Env) createRep(ctx context.Context, rep int) (_ []*CreateRound, err err
 	if err := e.settle(ctx, PartCreate); err != nil {
 		return nil, err
 	}
-	api0, err := e.scrapeAPIServer(ctx)
+	before, err := e.scrapeTargets(ctx, targets)
 	if err != nil {
 		return nil, err
-	}
-	webhooks0 := make([]Metrics, len(targets))
-	for k, t := range targets {
-		if webhooks0[k], err = e.scrapeVariant(ctx, t.v); err != nil {
-			return nil, err
-		}
 	}
 	for i := range e.Scale.Serial {
 		for k := range targets {
@@ -126,29 +131,74 @@ func (e *Env) createRep(ctx context.Context, rep int) (_ []*CreateRound, err err
 			}
 		}
 	}
-	api1, err := e.scrapeAPIServer(ctx)
+	after, err := e.scrapeTargets(ctx, targets)
 	if err != nil {
 		return nil, err
 	}
 	for k, t := range targets {
-		t.r.SerialCall = webhookCallMean(api0, api1, t.v)
-		m, err := e.scrapeVariant(ctx, t.v)
-		if err != nil {
-			return nil, err
-		}
-		t.r.SerialHandler, t.r.SerialServer = webhookMeans(webhooks0[k], m, t.v)
+		t.r.SerialCall, t.r.SerialHandler, t.r.SerialServer = after.means(before, k, t.v)
 	}
 
-	for _, t := range targets {
-		if err := e.createParallel(ctx, t); err != nil {
-			return nil, fmt.Errorf("%s: %w", t.v, err)
+	// A variant's histograms move only in its own blocks: the scrapes before the blocks (those after the serial
+	// creates) and after them give each variant's means over its blocks alone.
+	before = after
+	blocks := blockBounds(e.Scale.Parallel, e.Scale.Blocks)
+	for j, block := range blocks {
+		for k := range targets {
+			t := targets[(j+k)%len(targets)]
+			if err := e.createBlock(ctx, t, t.pods[e.Scale.Serial+block[0]:e.Scale.Serial+block[1]]); err != nil {
+				return nil, fmt.Errorf("%s, parallel block %d: %w", t.v, j+1, err)
+			}
 		}
+	}
+	if after, err = e.scrapeTargets(ctx, targets); err != nil {
+		return nil, err
 	}
 	rounds := make([]*CreateRound, len(targets))
 	for k, t := range targets {
+		t.r.ParallelCall, t.r.HandlerMean, t.r.ServerMean = after.means(before, k, t.v)
+		t.r.Others = coresOf(t.otherCPU, t.otherElapsed)
 		rounds[k] = t.r
 	}
 	return rounds, nil
+}
+
+// blockBounds splits n creates into blocks ([start, end) of each) of sizes that differ by one at most.
+func blockBounds(n, blocks int) [][2]int {
+	blocks = max(min(blocks, n), 1)
+	out := make([][2]int, blocks)
+	for j := range out {
+		out[j] = [2]int{j * n / blocks, (j + 1) * n / blocks}
+	}
+	return out
+}
+
+// targetMetrics are the API server's metrics and each target's webhook's, scraped together.
+type targetMetrics struct {
+	api      Metrics
+	webhooks []Metrics
+}
+
+func (e *Env) scrapeTargets(ctx context.Context, targets []*createTarget) (targetMetrics, error) {
+	var m targetMetrics
+	var err error
+	if m.api, err = e.scrapeAPIServer(ctx); err != nil {
+		return m, err
+	}
+	m.webhooks = make([]Metrics, len(targets))
+	for k, t := range targets {
+		if m.webhooks[k], err = e.scrapeVariant(ctx, t.v); err != nil {
+			return m, err
+		}
+	}
+	return m, nil
+}
+
+// means are, between the scrapes before and m, the API server's mean call to target k's webhook (variant v)
+// and the webhook's handler and server means (see webhookMeans).
+func (m targetMetrics) means(before targetMetrics, k int, v Variant) (call, handler, server time.Duration) {
+	handler, server = webhookMeans(before.webhooks[k], m.webhooks[k], v)
+	return webhookCallMean(before.api, m.api, v), handler, server
 }
 
 // createTarget creates variant v's namespace and driver and prepares its executors (for the same-patch
@@ -215,33 +265,36 @@ func (e *Env) create(ctx context.Context, t *createTarget, pod *corev1.Pod) (tim
 	return took, nil
 }
 
-// createParallel makes t's parallel creates, by Scale.Clients clients at once, with the CPU the API server and
-// the webhook spend meanwhile and the metrics of both.
-func (e *Env) createParallel(ctx context.Context, t *createTarget) error {
+// createBlock makes one block of t's parallel creates, pods, by Scale.Clients clients at once, once the
+// control plane settled, and adds to t's round their latencies, their time and the CPU the API server, the
+// webhook, sparkplace and the machine's other processes spent meanwhile.
+func (e *Env) createBlock(ctx context.Context, t *createTarget, pods []*corev1.Pod) error {
 	r := t.r
-	apiPID, webhookPID := e.apiServerPID(), e.webhookPID(t.v)
 	if err := e.settle(ctx, PartCreate); err != nil {
 		return err
 	}
-	wm0, err := e.scrapeVariant(ctx, t.v)
-	if err != nil {
-		return err
-	}
-	am0, err := e.scrapeAPIServer(ctx)
-	if err != nil {
-		return err
-	}
-	api0, err := processCPU(apiPID)
-	if err != nil {
-		return err
-	}
-	var wh0 time.Duration
-	if webhookPID != 0 {
-		if wh0, err = processCPU(webhookPID); err != nil {
-			return err
+	pids := []int{e.apiServerPID(), e.webhookPID(t.v), e.webhookPID(Sparkplace)}
+	cpu := func() ([]time.Duration, error) {
+		out := make([]time.Duration, len(pids))
+		for i, pid := range pids {
+			if pid == 0 { // no webhook
+				continue
+			}
+			var err error
+			if out[i], err = processCPU(pid); err != nil {
+				return nil, err
+			}
 		}
+		return out, nil
 	}
-	pods := t.pods[e.Scale.Serial:]
+	load, err := startLoad(e.CP.Dir)
+	if err != nil {
+		return err
+	}
+	cpu0, err := cpu()
+	if err != nil {
+		return err
+	}
 	latencies := make([]time.Duration, len(pods))
 	start := time.Now()
 	errs := parallel(len(pods), e.Scale.Clients, func(i int) error {
@@ -249,29 +302,18 @@ func (e *Env) createParallel(ctx context.Context, t *createTarget) error {
 		latencies[i], err = e.create(ctx, t, pods[i])
 		return err
 	})
-	r.ParallelWall = time.Since(start)
-	api1, err := processCPU(apiPID)
+	r.ParallelWall += time.Since(start)
+	cpu1, err := cpu()
 	if err != nil {
 		return err
 	}
-	r.APIServerCPU = api1 - api0
-	if webhookPID != 0 {
-		wh1, err := processCPU(webhookPID)
-		if err != nil {
-			return err
-		}
-		r.WebhookCPU = wh1 - wh0
+	r.APIServerCPU += cpu1[0] - cpu0[0]
+	r.WebhookCPU += cpu1[1] - cpu0[1]
+	r.SparkplaceCPU += cpu1[2] - cpu0[2]
+	if m, err := load.end(); err == nil {
+		t.otherCPU += m.Others
+		t.otherElapsed += m.Elapsed
 	}
-	am1, err := e.scrapeAPIServer(ctx)
-	if err != nil {
-		return err
-	}
-	r.ParallelCall = webhookCallMean(am0, am1, t.v)
-	wm1, err := e.scrapeVariant(ctx, t.v)
-	if err != nil {
-		return err
-	}
-	r.HandlerMean, r.ServerMean = webhookMeans(wm0, wm1, t.v)
 	for i, err := range errs {
 		if err == nil {
 			r.Parallel = append(r.Parallel, latencies[i])

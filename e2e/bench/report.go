@@ -134,14 +134,17 @@ func (r *Report) createSection(b *strings.Builder) {
 	s := r.Scale
 	fmt.Fprintf(b, "## Executor creates through the API server\n\n"+
 		"%d repetitions; in each, every variant gets a fresh namespace with a running driver, then makes %d creates one at a time, "+
-		"the variants taking turns create by create (so that a change in the machine's load hits them alike), then %d by %d clients at once, "+
-		"the variants one after the other (order rotated per repetition). Spark executor pods as a running driver creates them "+
+		"the variants taking turns create by create, then %d by %d clients at once in %d blocks, the variants taking turns block by block "+
+		"(so that a change in the machine's load hits them alike; order rotated per round and per repetition; each block once the "+
+		"control plane is back at rest). Creates/s is a variant's parallel creates over its blocks' summed time; CPU per create is over "+
+		"its blocks too. Spark executor pods as a running driver creates them "+
 		"(never scheduled, so only the create is measured). Cells: min – median – max over the repetitions. "+
 		"*same-patch* returns, precomputed, the very patch sparkplace returns for each pod: the API server does the same work, the webhook none. "+
 		"The webhook call is the API server's own timing of it (`apiserver_admission_webhook_admission_duration_seconds`: sending the review, "+
 		"the webhook, reading the answer); the server mean is controller-runtime's (`controller_runtime_webhook_latency_seconds`: decoding "+
-		"the review, the handler, encoding the answer), the handler mean sparkplace's own.\n\n",
-		s.Reps, s.Serial, s.Parallel, s.Clients)
+		"the review, the handler, encoding the answer), the handler mean sparkplace's own. sparkplace's CPU is that of its process during "+
+		"each variant's blocks: its informer takes in every Spark pod, the baselines' too.\n\n",
+		s.Reps, s.Serial, s.Parallel, s.Clients, s.Blocks)
 	b.WriteString("| measurement |")
 	for _, v := range Variants {
 		fmt.Fprintf(b, " %s |", v)
@@ -172,6 +175,12 @@ func (r *Report) createSection(b *strings.Builder) {
 	row("webhook CPU per create, ms", "%.2f", func(c *CreateRound) (float64, bool) {
 		return ms(c.WebhookCPU) / float64(c.Created), c.Created > 0 && c.Variant != NoWebhook
 	})
+	row("sparkplace CPU per create (its process, during these creates), ms", "%.2f", func(c *CreateRound) (float64, bool) {
+		return ms(c.SparkplaceCPU) / float64(c.Created), c.Created > 0
+	})
+	row("other processes on the machine (during these creates), cores", "%.2f", func(c *CreateRound) (float64, bool) {
+		return c.Others, c.Created > 0
+	})
 	row(fmt.Sprintf("%d clients: webhook call mean (API server), ms", s.Clients), "%.2f", func(c *CreateRound) (float64, bool) {
 		return ms(c.ParallelCall), c.ParallelCall > 0
 	})
@@ -184,7 +193,7 @@ func (r *Report) createSection(b *strings.Builder) {
 	row("failed creates", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Failed), true })
 	row("pods placed by sparkplace's patch", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Placed), true })
 	b.WriteString("\n")
-	r.quietSentence(b, PartCreate, "measured phase (the serial creates, each variant's parallel creates)")
+	r.quietSentence(b, PartCreate, "measured phase (the serial creates, each block of parallel creates)")
 	b.WriteString("Ratios within each repetition (min – median – max):\n\n| ratio | value | target |\n|---|---|---|\n")
 	ratio := func(name, target string, num, den Variant, f func(*CreateRound) float64) {
 		var xs []float64

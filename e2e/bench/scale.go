@@ -10,10 +10,11 @@ import (
 type Scale struct {
 	Name string
 	// Reps is the number of repetitions of the create measurement; each runs every variant: the serial creates
-	// taking turns create by create, the parallel ones one variant after the other, in a rotated order.
+	// taking turns create by create, the parallel ones block by block, in a rotated order.
 	Reps int
-	// Serial creates are made one at a time (latency); Parallel creates by Clients clients at once (throughput).
-	Serial, Parallel, Clients int
+	// Serial creates are made one at a time (latency); Parallel creates by Clients clients at once (throughput),
+	// in Blocks blocks.
+	Serial, Parallel, Clients, Blocks int
 	// BurstDrivers drivers over three zones each allocate BurstExecutors executors.
 	BurstDrivers, BurstExecutors int
 	// SpotNodesPerZone are added to framework.DefaultFleet, so that a burst's executors all fit on spot.
@@ -32,18 +33,19 @@ type Scale struct {
 
 // SmallScale keeps the run to a few seconds of work per measurement.
 var SmallScale = Scale{
-	Name: "small", Reps: 1, Serial: 10, Parallel: 48, Clients: 16,
+	Name: "small", Reps: 1, Serial: 10, Parallel: 48, Clients: 16, Blocks: 2,
 	BurstDrivers: 3, BurstExecutors: 4,
 	SchedReps: 1, SchedDrivers: 3, SchedExecutors: 4, SchedProfile: 3 * time.Second,
 	MemNodes: 30, MemPods: 60, MemDrivers: 2, MemExecutors: 4,
 	Timeout: 10 * time.Minute,
 }
 
-// FullScale is the scale of the report: 3 repetitions of 200 serial and 500 parallel creates per variant;
-// 20 drivers × 50 executors; 5 repetitions of scheduling 1,000 executors per variant; 5,000 nodes, 20,000
-// other pods and 1,000 Spark pods. It takes 16 to 17 minutes on 2 shared cores.
+// FullScale is the scale of the report: 3 repetitions of 200 serial and 1,000 parallel creates (20 blocks of
+// 50) per variant; 20 drivers × 50 executors; 5 repetitions of scheduling 1,000 executors per variant; 5,000
+// nodes, 20,000 other pods and 1,000 Spark pods. It takes about 22 minutes on 2 shared cores, 10 of them the
+// creates.
 var FullScale = Scale{
-	Name: "full", Reps: 3, Serial: 200, Parallel: 500, Clients: 16,
+	Name: "full", Reps: 3, Serial: 200, Parallel: 1000, Clients: 16, Blocks: 20,
 	BurstDrivers: 20, BurstExecutors: 50, SpotNodesPerZone: 24,
 	// Rounds took 4 to 13 s at full scale on a shared 2-core machine.
 	SchedReps: 5, SchedDrivers: 20, SchedExecutors: 50, SchedProfile: 20 * time.Second,

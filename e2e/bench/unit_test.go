@@ -291,7 +291,7 @@ func TestMarkdownRowsSpreadOverRepetitions(t *testing.T) {
 	r := &Report{Scale: SmallScale}
 	for rep, wall := range []time.Duration{2 * time.Second, 4 * time.Second, time.Second} {
 		for _, v := range Variants {
-			r.Creates = append(r.Creates, CreateRound{Variant: v, Rep: rep, Created: 100, ParallelWall: wall})
+			r.Creates = append(r.Creates, CreateRound{Variant: v, Rep: rep, Created: 100, ParallelWall: wall, SparkplaceCPU: 20 * time.Millisecond, Others: 0.1})
 		}
 		for _, v := range SchedVariants {
 			r.Sched = append(r.Sched, SchedRound{Variant: v, Rep: rep, Pods: 100, Wall: wall})
@@ -309,6 +309,8 @@ func TestMarkdownRowsSpreadOverRepetitions(t *testing.T) {
 		"| creates/s, 16 clients | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 |",
 		"| executors bound per second | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 |",
 		"| creates/s, sparkplace / same-patch | 1.00 | ≥ 0.95 |",
+		"| sparkplace CPU per create (its process, during these creates), ms | 0.20 | 0.20 | 0.20 | 0.20 |",
+		"| other processes on the machine (during these creates), cores | 0.10 | 0.10 | 0.10 | 0.10 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
@@ -406,5 +408,43 @@ func TestCycleCPUCountsSchedulingCyclesOnly(t *testing.T) {
 	p.Sample = p.Sample[2:]
 	if got, ok := cycleCPU(p); ok {
 		t.Errorf("cycle CPU %v from a profile without cycle functions, want none", got)
+	}
+}
+
+func TestBlockBounds(t *testing.T) {
+	tests := map[string]struct {
+		n, blocks int
+		want      [][2]int
+	}{
+		"even":                     {n: 500, blocks: 5, want: [][2]int{{0, 100}, {100, 200}, {200, 300}, {300, 400}, {400, 500}}},
+		"uneven, by one at most":   {n: 10, blocks: 3, want: [][2]int{{0, 3}, {3, 6}, {6, 10}}},
+		"more blocks than creates": {n: 2, blocks: 5, want: [][2]int{{0, 1}, {1, 2}}},
+		"no block asked is one":    {n: 4, blocks: 0, want: [][2]int{{0, 4}}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, blockBounds(tc.n, tc.blocks)); diff != "" {
+				t.Errorf("blockBounds(%d, %d) (-want +got):\n%s", tc.n, tc.blocks, diff)
+			}
+		})
+	}
+}
+
+func TestPartial(t *testing.T) {
+	tests := map[string]struct {
+		parts []string
+		want  bool
+	}{
+		"none named is all":       {want: false},
+		"all named, in any order": {parts: []string{PartMemory, PartSched, PartBurst, PartCreate}, want: false},
+		"one":                     {parts: []string{PartCreate}, want: true},
+		"all but one":             {parts: []string{PartCreate, PartBurst, PartSched}, want: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := partial(tc.parts); got != tc.want {
+				t.Errorf("partial(%v) = %v, want %v", tc.parts, got, tc.want)
+			}
+		})
 	}
 }
