@@ -42,8 +42,8 @@ var SmallScale = Scale{
 
 // FullScale is the scale of the report: 3 repetitions of 200 serial and 1,000 parallel creates (20 blocks of
 // 50) per variant; 20 drivers × 50 executors; 5 repetitions of scheduling 1,000 executors per variant; 5,000
-// nodes, 20,000 other pods and 1,000 Spark pods. It takes about 22 minutes on 2 shared cores, 10 of them the
-// creates.
+// nodes, 20,000 other pods and 1,000 Spark pods. It takes about 25 minutes on 2 shared cores, 10 to 14 of them
+// the creates.
 var FullScale = Scale{
 	Name: "full", Reps: 3, Serial: 200, Parallel: 1000, Clients: 16, Blocks: 20,
 	BurstDrivers: 20, BurstExecutors: 50, SpotNodesPerZone: 24,
