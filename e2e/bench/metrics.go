@@ -107,6 +107,13 @@ func (ms Metrics) Value(name string, labels map[string]string) (v float64, ok bo
 	return v, true
 }
 
+// counterDelta is how much the counters of family name that carry labels grew between two scrapes.
+func counterDelta(before, after Metrics, name string, labels map[string]string) float64 {
+	b, _ := before.Value(name, labels)
+	a, _ := after.Value(name, labels)
+	return a - b
+}
+
 // histogram is the cumulative bucket counts of one histogram, by upper bound.
 type histogram map[float64]float64
 

@@ -317,6 +317,12 @@ func (r *Report) schedSection(b *strings.Builder) {
 	cpuRow("kwok", func(rd *SchedRound) time.Duration { return rd.CPU["kwok"] })
 	cpuRow("sparkplace webhook (its informers)", func(rd *SchedRound) time.Duration { return rd.WebhookCPU })
 	cpuRow("all the run's processes", (*SchedRound).TotalCPU)
+	row("API server requests during the round, per executor", "%.2f", func(rd *SchedRound) (float64, bool) {
+		return rd.Requests / float64(rd.Pods), rd.Requests > 0
+	})
+	row("of them pod status writes (kwok marking executors running), per executor", "%.2f", func(rd *SchedRound) (float64, bool) {
+		return rd.StatusWrites / float64(rd.Pods), rd.Requests > 0
+	})
 	row("API server: binding mean (POST pods/binding), ms", "%.0f", func(rd *SchedRound) (float64, bool) {
 		return ms(rd.BindingCall), rd.BindingCall > 0
 	})

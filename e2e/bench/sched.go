@@ -56,6 +56,9 @@ type SchedRound struct {
 	// profile of the round (cycleCPU); HasCycleCPU is false when the profile did not hold the whole round.
 	CycleCPU    time.Duration
 	HasCycleCPU bool
+	// Requests are the API server's requests (apiserver_request_total) from kube-scheduler's resumption to the
+	// last binding; StatusWrites those that write a pod's status (kwok marking executors running).
+	Requests, StatusWrites float64
 	// BindingCall is the API server's mean time for a binding (POST pods/binding, its
 	// apiserver_request_duration_seconds), the API server's side of the scheduler's Bind.
 	BindingCall time.Duration
@@ -150,8 +153,8 @@ func (e *Env) MeasureScheduling(ctx context.Context, placements map[string]ZoneP
 			if err != nil {
 				return rounds, fmt.Errorf("scheduling measurement, repetition %d, %s: %w", rep+1, v, err)
 			}
-			e.Logf("scheduling rep %d %-25s %d executors bound in %s (%.0f/s), %d in their driver's zone; CPU per executor: %s",
-				rep+1, v, r.Pods, r.Wall.Round(time.Millisecond), r.PodsPerSecond(), r.InDriverZone, r.cpuPerPod())
+			e.Logf("scheduling rep %d %-25s %d executors bound in %s (%.0f/s), %d in their driver's zone; %.0f API requests, %.0f pod status writes; CPU per executor: %s",
+				rep+1, v, r.Pods, r.Wall.Round(time.Millisecond), r.PodsPerSecond(), r.InDriverZone, r.Requests, r.StatusWrites, r.cpuPerPod())
 			rounds = append(rounds, *r)
 		}
 	}
@@ -314,6 +317,9 @@ func (e *Env) schedRound(ctx context.Context, rep int, v SchedVariant, placement
 	binding := HistogramMean(api0, api1, "apiserver_request_duration_seconds",
 		map[string]string{"verb": "POST", "resource": "pods", "subresource": "binding"})
 	r.BindingCall = time.Duration(binding * float64(time.Second))
+	r.Requests = counterDelta(api0, api1, "apiserver_request_total", nil)
+	r.StatusWrites = counterDelta(api0, api1, "apiserver_request_total", map[string]string{"resource": "pods", "subresource": "status"}) -
+		counterDelta(api0, api1, "apiserver_request_total", map[string]string{"resource": "pods", "subresource": "status", "verb": "GET"})
 	after, err := e.scrapeScheduler(ctx)
 	if err != nil {
 		return nil, err

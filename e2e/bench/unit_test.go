@@ -349,7 +349,7 @@ func TestSchedReportCPURows(t *testing.T) {
 	r := &Report{Scale: SmallScale}
 	r.Scale.SchedReps = 1
 	for _, v := range SchedVariants {
-		r.Sched = append(r.Sched, SchedRound{Variant: v, Pods: 100, Wall: time.Second, WebhookCPU: 20 * time.Millisecond,
+		r.Sched = append(r.Sched, SchedRound{Variant: v, Pods: 100, Wall: time.Second, WebhookCPU: 20 * time.Millisecond, Requests: 215, StatusWrites: 12,
 			CPU: map[string]time.Duration{"kwok": 100 * time.Millisecond, "kube-apiserver": 400 * time.Millisecond, "sparkplace-webhook": 20 * time.Millisecond}})
 	}
 	r.Sched[0].CPU["kube-apiserver"] = 480 * time.Millisecond
@@ -363,6 +363,8 @@ func TestSchedReportCPURows(t *testing.T) {
 		"all the run's processes' 1.15.",
 		"| kube-scheduler CPU in scheduling cycles per executor (CPU profile), ms | 0.70 | 1.00 | — |",
 		"kube-scheduler's in scheduling cycles 0.70,",
+		"| API server requests during the round, per executor | 2.15 | 2.15 | 2.15 |",
+		"| of them pod status writes (kwok marking executors running), per executor | 0.12 | 0.12 | 0.12 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q:\n%s", want, md)
