@@ -79,12 +79,12 @@ func Run(ctx context.Context, e *Env, parts ...string) (*Report, error) {
 		}
 	}
 	var placements map[string]ZonePlacement
-	modes := []DeployMode{ClusterMode, ClientMode}
-	if !want[PartBurst] {
-		modes = modes[:0]
-		if want[PartSched] { // it starts from the placements the cluster-mode burst saw
-			modes = append(modes, ClusterMode)
-		}
+	var modes []DeployMode
+	switch {
+	case want[PartBurst]:
+		modes = []DeployMode{ClusterMode, ClientMode}
+	case want[PartSched]: // it starts from the placements the cluster-mode burst saw
+		modes = []DeployMode{ClusterMode}
 	}
 	for _, mode := range modes {
 		b, pl, err := e.MeasureBurst(ctx, mode)

@@ -303,7 +303,7 @@ func TestMarkdownRowsSpreadOverRepetitions(t *testing.T) {
 		{Part: PartSched, Waited: 2 * time.Second}, {Part: PartSched, Waited: quietLimit, TimedOut: true}, {Part: PartSched, Waited: 4 * time.Second},
 	}
 	md := r.Markdown("make bench-cluster", ChartFile)
-	for _, want := range []string{
+	reportHas(t, md, []string{
 		"the 0.04 cores measured at rest after setup): waits of 1.0 – 2.0 – 3.0 s.",
 		"waits of 2.0 – 4.0 – 60.0 s; 1 of 3 did not settle within 1m0s and were measured all the same.",
 		"| creates/s, 16 clients | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 | 25 – 50 – 100 |",
@@ -311,11 +311,7 @@ func TestMarkdownRowsSpreadOverRepetitions(t *testing.T) {
 		"| creates/s, sparkplace / same-patch | 1.00 | ≥ 0.95 |",
 		"| sparkplace CPU per create (its process, during these creates), ms | 0.20 | 0.20 | 0.20 | 0.20 |",
 		"| other processes on the machine (during these creates), cores | 0.10 | 0.10 | 0.10 | 0.10 |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report lacks %q:\n%s", want, md)
-		}
-	}
+	})
 }
 
 func TestSchedOrderPairsTheTargetVariants(t *testing.T) {
@@ -356,7 +352,7 @@ func TestSchedReportCPURows(t *testing.T) {
 	r.Sched[0].CycleCPU, r.Sched[0].HasCycleCPU = 70*time.Millisecond, true
 	r.Sched[1].CycleCPU, r.Sched[1].HasCycleCPU = 100*time.Millisecond, true
 	md := r.Markdown("make bench-cluster", ChartFile)
-	for _, want := range []string{
+	reportHas(t, md, []string{
 		"| kwok CPU per executor, ms | 1.00 | 1.00 | 1.00 |",
 		"| sparkplace webhook (its informers) CPU per executor, ms | 0.20 | 0.20 | 0.20 |",
 		"| all the run's processes CPU per executor, ms | 6.00 | 5.20 | 5.20 |",
@@ -365,11 +361,7 @@ func TestSchedReportCPURows(t *testing.T) {
 		"kube-scheduler's in scheduling cycles 0.70,",
 		"| API server requests during the round, per executor | 2.15 | 2.15 | 2.15 |",
 		"| of them pod status writes (kwok marking executors running), per executor | 0.12 | 0.12 | 0.12 |",
-	} {
-		if !strings.Contains(md, want) {
-			t.Errorf("report lacks %q:\n%s", want, md)
-		}
-	}
+	})
 }
 
 func TestCycleCPUCountsSchedulingCyclesOnly(t *testing.T) {
@@ -448,5 +440,15 @@ func TestPartial(t *testing.T) {
 				t.Errorf("partial(%v) = %v, want %v", tc.parts, got, tc.want)
 			}
 		})
+	}
+}
+
+// reportHas fails t for each of wants the report md lacks.
+func reportHas(t *testing.T, md string, wants []string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
 	}
 }
