@@ -52,8 +52,15 @@ type CreateRound struct {
 }
 
 // CreatesPerSecond is the parallel throughput.
-func (r *CreateRound) CreatesPerSecond() float64 {
-	return float64(r.Created) / r.ParallelWall.Seconds()
+func (r *CreateRound) CreatesPerSecond() float64 { return createsPerSecond(r) }
+
+// createsPerSecond is the parallel throughput of rounds together: their creates over their blocks' summed time.
+func createsPerSecond(rounds ...*CreateRound) float64 {
+	created, wall := 0, time.Duration(0)
+	for _, r := range rounds {
+		created, wall = created+r.Created, wall+r.ParallelWall
+	}
+	return float64(created) / wall.Seconds()
 }
 
 // MeasureCreates measures executor creates through each of Variants, Scale.Reps times (see createRep).

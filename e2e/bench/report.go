@@ -194,19 +194,32 @@ func (r *Report) createSection(b *strings.Builder) {
 	row("pods placed by sparkplace's patch", "%.0f", func(c *CreateRound) (float64, bool) { return float64(c.Placed), true })
 	b.WriteString("\n")
 	r.quietSentence(b, PartCreate, "measured phase (the serial creates, each block of parallel creates)")
-	b.WriteString("Ratios within each repetition (min – median – max):\n\n| ratio | value | target |\n|---|---|---|\n")
-	ratio := func(name, target string, num, den Variant, f func(*CreateRound) float64) {
+	b.WriteString("Ratios within each repetition (min – median – max), and over the whole run (a variant's parallel creates over all its blocks' time; " +
+		"the p50 of all its serial creates):\n\n| ratio | within each repetition | over the whole run | target |\n|---|---|---|---|\n")
+	ratio := func(name, target string, num, den Variant, f func(...*CreateRound) float64) {
 		var xs []float64
+		var as, cs []*CreateRound
 		for rep := range s.Reps {
 			a, c := r.round(rep, num), r.round(rep, den)
 			if a != nil && c != nil && f(c) > 0 {
 				xs = append(xs, f(a)/f(c))
+				as, cs = append(as, a), append(cs, c)
 			}
 		}
-		fmt.Fprintf(b, "| %s | %s | %s |\n", name, spreadCell(spreadOf(xs), "%.2f"), target)
+		whole := "—"
+		if len(as) > 0 {
+			whole = fmt.Sprintf("%.2f", f(as...)/f(cs...))
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", name, spreadCell(spreadOf(xs), "%.2f"), whole, target)
 	}
-	cps := func(c *CreateRound) float64 { return c.CreatesPerSecond() }
-	p50 := func(c *CreateRound) float64 { return ms(percentile(c.Serial, .5)) }
+	cps := createsPerSecond
+	p50 := func(cs ...*CreateRound) float64 {
+		var serial []time.Duration
+		for _, c := range cs {
+			serial = append(serial, c.Serial...)
+		}
+		return ms(percentile(serial, .5))
+	}
 	ratio("creates/s, sparkplace / same-patch", "≥ 0.95", Sparkplace, SamePatch, cps)
 	ratio("serial p50, sparkplace / same-patch", "≤ 1.05", Sparkplace, SamePatch, p50)
 	ratio("creates/s, sparkplace / no-op", "", Sparkplace, NoOp, cps)
@@ -353,10 +366,16 @@ func (r *Report) schedSection(b *strings.Builder) {
 		})
 	}
 	var xs, ys, cs, ts, ccs []float64
+	var nodes, nones []*SchedRound // the pairs
+	faster := 0                    // pairs in which the pinned executors bound faster
 	for rep := range s.SchedReps {
 		node, none, pod := r.schedRound(rep, SchedNodeAffinity), r.schedRound(rep, SchedNoZone), r.schedRound(rep, SchedPodAffinity)
 		if node != nil && none != nil {
 			xs = append(xs, node.PodsPerSecond()/none.PodsPerSecond())
+			nodes, nones = append(nodes, node), append(nones, none)
+			if node.PodsPerSecond() > none.PodsPerSecond() {
+				faster++
+			}
 			if none.SchedulerCPU > 0 {
 				cs = append(cs, float64(node.SchedulerCPU)/float64(none.SchedulerCPU))
 			}
@@ -371,13 +390,18 @@ func (r *Report) schedSection(b *strings.Builder) {
 			ys = append(ys, pod.PodsPerSecond()/none.PodsPerSecond())
 		}
 	}
-	fmt.Fprintf(b, "\nWithin each repetition: executors per second, sparkplace node affinity / no zone rule %s (target ≥ 0.95); "+
-		"EMR pod affinity / no zone rule %s; CPU, sparkplace node affinity / no zone rule: kube-scheduler's in scheduling cycles %s, "+
+	whole := "—"
+	if len(nodes) > 0 {
+		whole = fmt.Sprintf("%.2f", podsPerSecond(nodes...)/podsPerSecond(nones...))
+	}
+	fmt.Fprintf(b, "\nExecutors per second, sparkplace node affinity / no zone rule (target ≥ 0.95): %s within each repetition, "+
+		"%s over the whole run (each variant's executors over its rounds' summed time); the pinned executors bound faster in %d of %d repetitions. "+
+		"Within each repetition: EMR pod affinity / no zone rule %s; CPU, sparkplace node affinity / no zone rule: kube-scheduler's in scheduling cycles %s, "+
 		"kube-scheduler's %s, all the run's processes' %s. "+
 		"Extension points and plugin shares are kube-scheduler's own metrics: PreFilter to Score are its placement work "+
 		"for one pod; Bind runs apart, one API call per pod, and its mean is mostly the wait for the API server; plugin shares "+
 		"are of the scheduling cycle (not binding), from the cycles it samples.\n\n",
-		spreadCell(spreadOf(xs), "%.2f"), spreadCell(spreadOf(ys), "%.2f"), spreadCell(spreadOf(ccs), "%.2f"), spreadCell(spreadOf(cs), "%.2f"),
+		spreadCell(spreadOf(xs), "%.2f"), whole, faster, len(xs), spreadCell(spreadOf(ys), "%.2f"), spreadCell(spreadOf(ccs), "%.2f"), spreadCell(spreadOf(cs), "%.2f"),
 		spreadCell(spreadOf(ts), "%.2f"))
 	r.quietSentence(b, PartSched, "round (before kube-scheduler resumed)")
 }

@@ -40,15 +40,20 @@ var SmallScale = Scale{
 	Timeout: 10 * time.Minute,
 }
 
-// FullScale is the scale of the report: 3 repetitions of 200 serial and 1,000 parallel creates (20 blocks of
-// 50) per variant; 20 drivers × 50 executors; 5 repetitions of scheduling 1,000 executors per variant; 5,000
-// nodes, 20,000 other pods and 1,000 Spark pods. It takes about 25 minutes on 2 shared cores, 10 to 14 of them
-// the creates.
+// FullScale is the scale of the report: 5 repetitions of 200 serial and 1,000 parallel creates (10 blocks of
+// 100) per variant; 20 drivers × 50 executors; 10 repetitions of scheduling 1,000 executors per variant; 5,000
+// nodes, 20,000 other pods and 1,000 Spark pods. It takes about 30 minutes on 2 shared cores, 11 to 14 of them
+// the creates and 12 the scheduling rounds.
+//
+// The two ratios with a 5% target move more than 5% from one repetition to the next on 2 shared cores (the
+// scheduling rate 0.72–1.33 in one run of 5), so they get more repetitions than the other figures need:
+// blocks of 100 rather than 50 leave less of each block to the 16 clients' ramp-up and drain.
 var FullScale = Scale{
-	Name: "full", Reps: 3, Serial: 200, Parallel: 1000, Clients: 16, Blocks: 20,
+	Name: "full", Reps: 5, Serial: 200, Parallel: 1000, Clients: 16, Blocks: 10,
 	BurstDrivers: 20, BurstExecutors: 50, SpotNodesPerZone: 24,
-	// Rounds took 4 to 13 s at full scale on a shared 2-core machine.
-	SchedReps: 5, SchedDrivers: 20, SchedExecutors: 50, SchedProfile: 20 * time.Second,
+	// Rounds took 4 to 9 s at full scale on a shared 2-core machine; the profile sets a round's length (with
+	// 20 s, 30 s a round).
+	SchedReps: 10, SchedDrivers: 20, SchedExecutors: 50, SchedProfile: 12 * time.Second,
 	MemNodes: 5000, MemPods: 20000, MemDrivers: 20, MemExecutors: 49,
 	Timeout: 90 * time.Minute,
 }

@@ -134,7 +134,16 @@ func (r *SchedRound) TotalCPU() time.Duration {
 }
 
 // PodsPerSecond is the scheduling rate.
-func (r *SchedRound) PodsPerSecond() float64 { return float64(r.Pods) / r.Wall.Seconds() }
+func (r *SchedRound) PodsPerSecond() float64 { return podsPerSecond(r) }
+
+// podsPerSecond is the rate of rounds together: their executors bound over their summed time.
+func podsPerSecond(rounds ...*SchedRound) float64 {
+	pods, wall := 0, time.Duration(0)
+	for _, r := range rounds {
+		pods, wall = pods+r.Pods, wall+r.Wall
+	}
+	return float64(pods) / wall.Seconds()
+}
 
 // MeasureScheduling measures how fast kube-scheduler binds executors placed each way, from placements (by
 // zone, as sparkplace admitted a driver and an executor there), Scale.SchedReps times, interleaved in the order
