@@ -90,6 +90,11 @@ const LocalDirsVolume = "sparkplace-local-dirs"
 // container), so the node agent never removes the directory of a live pod that reuses a name.
 const PodUIDFile = ".sparkplace-pod-uid"
 
+// StaleLocalDirPrefix starts the name the init container gives, in the pod's directory, to a local dir of an
+// earlier pod of the same name that the node agent has not removed yet (<prefix><its UID>-<volume>); the
+// agent removes it.
+const StaleLocalDirPrefix = ".sparkplace-stale-"
+
 // PodDir is the host directory of one pod's local dirs under the NVMe root: root/namespace/pod. Each local
 // dir is PodDir/<volume name>.
 func PodDir(root, namespace, pod string) string { return path.Join(root, namespace, pod) }

@@ -103,6 +103,7 @@ func (s *Sweeper) Sweep(ctx context.Context) (Result, error) {
 			}
 			if live[ns.Name()+"/"+p.Name()] {
 				res.Kept++
+				s.purgeStale(ns.Name(), p.Name(), &res)
 				continue
 			}
 			s.consider(ctx, ns.Name(), p.Name(), &res)
@@ -135,6 +136,7 @@ func (s *Sweeper) consider(ctx context.Context, namespace, name string, res *Res
 	}
 	if keep {
 		res.Kept++
+		s.purgeStale(namespace, name, res)
 		return
 	}
 	if err := os.MkdirAll(filepath.Join(s.Root, trashDir), 0o700); err != nil {
@@ -160,6 +162,7 @@ func (s *Sweeper) consider(ctx context.Context, namespace, name string, res *Res
 		return
 	}
 	if n, err := s.purge(trashed); err == nil {
+		s.Metrics.DirsRemoved.Inc()
 		res.Removed = append(res.Removed, namespace+"/"+name)
 		res.Bytes += n
 		s.Log.Info("removed the scratch directory of a gone pod", "pod", namespace+"/"+name, "uid", d.uid, "bytes", n)
@@ -178,6 +181,25 @@ func (s *Sweeper) podKeeps(ctx context.Context, namespace, name, recordedUID str
 	return pod.Spec.NodeName == s.Node || pod.Spec.NodeName == "" || string(pod.UID) == recordedUID, nil
 }
 
+// purgeStale removes from a kept pod's directory the local dirs of an earlier pod of the same name, which the
+// kept pod's init container renamed aside (placement.StaleLocalDirPrefix) and the kept pod never mounts.
+func (s *Sweeper) purgeStale(namespace, name string, res *Result) {
+	dir := filepath.Join(s.Root, namespace, name)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return // gone meanwhile, or unreadable: consider and the next sweep look again
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), placement.StaleLocalDirPrefix) {
+			continue
+		}
+		if n, err := s.purge(filepath.Join(dir, e.Name())); err == nil {
+			res.Bytes += n
+			s.Log.Info("removed an earlier pod's local dir from the directory of a pod of the same name", "pod", namespace+"/"+name, "dir", e.Name(), "bytes", n)
+		}
+	}
+}
+
 // emptyTrash removes what an interrupted sweep left in the trash.
 func (s *Sweeper) emptyTrash(res *Result) {
 	entries, err := os.ReadDir(filepath.Join(s.Root, trashDir))
@@ -186,12 +208,13 @@ func (s *Sweeper) emptyTrash(res *Result) {
 	}
 	for _, e := range entries {
 		if n, err := s.purge(filepath.Join(s.Root, trashDir, e.Name())); err == nil {
+			s.Metrics.DirsRemoved.Inc()
 			res.Bytes += n
 		}
 	}
 }
 
-// purge removes a trashed directory, counting it and its bytes.
+// purge removes a directory, counting its bytes.
 func (s *Sweeper) purge(dir string) (int64, error) {
 	var n int64
 	// Sizes are read without following symbolic links: a link a job left points anywhere on the node.
@@ -207,7 +230,6 @@ func (s *Sweeper) purge(dir string) (int64, error) {
 		s.fail(OpRemove, err, "removing a pod's directory", "dir", dir)
 		return 0, err
 	}
-	s.Metrics.DirsRemoved.Inc()
 	s.Metrics.BytesReclaimed.Add(float64(n))
 	return n, nil
 }

@@ -114,8 +114,11 @@ func TestSweep(t *testing.T) {
 		afterList   func(f *fakePods, root string)
 		listErr     error
 		wantRemoved []string
-		wantBytes   int64
-		wantErr     bool
+		// wantGone and wantKept are paths under the root, within kept pod directories, that the sweep removes
+		// and leaves.
+		wantGone, wantKept []string
+		wantBytes          int64
+		wantErr            bool
 	}{
 		"a running pod's directory stays, however old": {
 			pods: []*corev1.Pod{pod("team-a/pi-exec-1", "u1", node, corev1.PodRunning)},
@@ -145,6 +148,16 @@ func TestSweep(t *testing.T) {
 			pods:        []*corev1.Pod{pod("team-a/pi-driver", "new", "another-node", corev1.PodRunning)},
 			dirs:        map[string]dirSpec{"team-a/pi-driver": {uid: "old", files: shuffle, age: old}},
 			wantRemoved: []string{"team-a/pi-driver"}, wantBytes: 10 + 4,
+		},
+		"an earlier pod's local dir, renamed aside by the init container of a running pod of the same name, goes": {
+			pods: []*corev1.Pod{pod("team-a/pi-exec-1", "new", node, corev1.PodRunning)},
+			dirs: map[string]dirSpec{"team-a/pi-exec-1": {uid: "new", age: old, files: map[string]string{
+				"spark-local-dir-1/blockmgr-2/0d/shuffle_1_1_0.data":                                     "mine",
+				placement.StaleLocalDirPrefix + "old-spark-local-dir-1/blockmgr-1/0c/shuffle_0_1_0.data": "0123456789",
+			}}},
+			wantGone:  []string{"team-a/pi-exec-1/" + placement.StaleLocalDirPrefix + "old-spark-local-dir-1"},
+			wantKept:  []string{"team-a/pi-exec-1/spark-local-dir-1/blockmgr-2/0d/shuffle_1_1_0.data", "team-a/pi-exec-1/" + placement.PodUIDFile},
+			wantBytes: 10,
 		},
 		"a pod deleted before its init container ran: only the kubelet's empty local dirs": {
 			dirs:        map[string]dirSpec{"team-a/pi-exec-6": {files: map[string]string{"spark-local-dir-1": "<dir>", "spark-local-dir-2": "<dir>"}, age: old}},
@@ -201,6 +214,16 @@ func TestSweep(t *testing.T) {
 				_, err := os.Stat(filepath.Join(root, key))
 				if gone := errors.Is(err, os.ErrNotExist); gone != slices.Contains(tc.wantRemoved, key) {
 					t.Errorf("%s: gone %v, want gone %v", key, gone, !gone)
+				}
+			}
+			for _, p := range tc.wantGone {
+				if _, err := os.Stat(filepath.Join(root, p)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("%s is still there (%v)", p, err)
+				}
+			}
+			for _, p := range tc.wantKept {
+				if _, err := os.Stat(filepath.Join(root, p)); err != nil {
+					t.Errorf("%s: %v, want it kept", p, err)
 				}
 			}
 			if res.Bytes != tc.wantBytes || testutil.ToFloat64(m.BytesReclaimed) != float64(tc.wantBytes) {

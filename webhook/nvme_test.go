@@ -199,6 +199,47 @@ func runInitContainers(t *testing.T, tenants []tenant, pods []*corev1.Pod) {
 	}
 }
 
+// TestEarlierPodOfTheSameName: a pod that reuses the name of an earlier pod (a resubmitted application with a
+// fixed executor name prefix, a recreated driver) may land on the node before the node agent removed the
+// earlier pod's directory. Its local dirs are empty all the same: the earlier pod's (owned by Spark's user,
+// on which root holding only CAP_CHOWN has no rights) are renamed aside for the agent, out of the new pod's
+// reach.
+func TestEarlierPodOfTheSameName(t *testing.T) {
+	placer := newTestPlacer(t, policies.Options{})
+	pod := withProfile(readFixture(t, "spark-3.5-executor"), "nvme")
+	if _, err := placer.Place(context.Background(), pod, pod.Namespace, "CREATE"); err != nil {
+		t.Fatal(err)
+	}
+	spark := tenant{uid: 185, gid: 185}
+	const earlierUID = "3f0c7a52-0000-4000-8000-000000000010"
+	h := newNVMeHost(t)
+	mnt := filepath.Join(h.base, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dirs := h.runInit(t, pod, earlierUID, spark)
+	for _, d := range dirs {
+		if out, err := runAsUser(spark, d, mnt, `mkdir "$D/blockmgr-1" && echo shuffle > "$D/blockmgr-1/shuffle_0_0_0.data"`); err != nil {
+			t.Fatalf("the earlier pod writes its local dir %s: %v\n%s", d, err, out)
+		}
+	}
+	if again := h.runInit(t, pod, "3f0c7a52-0000-4000-8000-000000000011", spark); !slices.Equal(again, dirs) {
+		t.Fatalf("local dirs %v, then %v", dirs, again)
+	}
+	for _, d := range dirs {
+		if entries, err := os.ReadDir(d); err != nil || len(entries) > 0 {
+			t.Errorf("the later pod's %s holds %v (%v), want it empty", d, entries, err)
+		}
+		if out, err := runAsUser(spark, d, mnt, `ls -A "$D"`); err != nil || out != "" {
+			t.Errorf("the later pod lists its %s: %q, %v", d, out, err)
+		}
+		stale := filepath.Join(filepath.Dir(d), placement.StaleLocalDirPrefix+earlierUID+"-"+filepath.Base(d))
+		if got, err := os.ReadFile(filepath.Join(stale, "blockmgr-1", "shuffle_0_0_0.data")); err != nil || string(got) != "shuffle\n" {
+			t.Errorf("the earlier pod's files in %s: %q, %v", stale, got, err)
+		}
+	}
+}
+
 // runAsRoot runs cmd as root holding only caps (and no new privileges), with POD_UID set as the downward API
 // sets it.
 func runAsRoot(podUID string, caps []string, cmd []string) (string, error) {

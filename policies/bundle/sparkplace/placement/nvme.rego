@@ -206,13 +206,27 @@ run_as_gid := gid if {
 # hostPath DirectoryOrCreate, root-owned) before any container starts. It records the pod's UID for the node
 # agent, closes the pod's directory, and hands each local dir - only the directory itself, never what is in
 # it - to Spark's user with mode 0700, so no other pod on the node can enter it. chown to root first makes the
-# chmod work (only CAP_CHOWN is held) even on the directory of an earlier pod of the same name.
+# chmod work (only CAP_CHOWN is held) even on the directory of an earlier pod of the same name. That pod's
+# local dirs, when the node agent has not removed them yet (the record holds another UID), are renamed aside
+# (.sparkplace-stale-<its UID>-<volume>, in place: a rename within the directory needs no rights on what it
+# renames) and replaced by empty ones, which the kubelet then mounts: the new pod never sees the old one's
+# files, and the agent removes them. A restarted init container finds its own UID and renames nothing.
 local_dirs_script := `set -eu
 cd "$1"
 owner=$2
 shift 2
 umask 077
 chmod 0700 .
+previous=$(cat .sparkplace-pod-uid 2>/dev/null || true)
+if [ -n "$previous" ] && [ "$previous" != "$POD_UID" ]; then
+  for d in "$@"; do
+    stale=".sparkplace-stale-$previous-$d"
+    if [ ! -e "$stale" ] && [ -d "$d" ] && [ ! -L "$d" ]; then
+      mv "$d" "$stale"
+    fi
+    [ -e "$d" ] || mkdir "$d"
+  done
+fi
 printf '%s\n' "$POD_UID" > .sparkplace-pod-uid
 for d in "$@"; do
   if [ -L "$d" ] || [ ! -d "$d" ]; then
