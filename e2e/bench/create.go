@@ -56,11 +56,7 @@ func (r *CreateRound) CreatesPerSecond() float64 { return createsPerSecond(r) }
 
 // createsPerSecond is the parallel throughput of rounds together: their creates over their blocks' summed time.
 func createsPerSecond(rounds ...*CreateRound) float64 {
-	created, wall := 0, time.Duration(0)
-	for _, r := range rounds {
-		created, wall = created+r.Created, wall+r.ParallelWall
-	}
-	return float64(created) / wall.Seconds()
+	return perSecond(rounds, func(r *CreateRound) (int, time.Duration) { return r.Created, r.ParallelWall })
 }
 
 // MeasureCreates measures executor creates through each of Variants, Scale.Reps times (see createRep).

@@ -212,7 +212,6 @@ func (r *Report) createSection(b *strings.Builder) {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", name, spreadCell(spreadOf(xs), "%.2f"), whole, target)
 	}
-	cps := createsPerSecond
 	p50 := func(cs ...*CreateRound) float64 {
 		var serial []time.Duration
 		for _, c := range cs {
@@ -220,11 +219,11 @@ func (r *Report) createSection(b *strings.Builder) {
 		}
 		return ms(percentile(serial, .5))
 	}
-	ratio("creates/s, sparkplace / same-patch", "≥ 0.95", Sparkplace, SamePatch, cps)
+	ratio("creates/s, sparkplace / same-patch", "≥ 0.95", Sparkplace, SamePatch, createsPerSecond)
 	ratio("serial p50, sparkplace / same-patch", "≤ 1.05", Sparkplace, SamePatch, p50)
-	ratio("creates/s, sparkplace / no-op", "", Sparkplace, NoOp, cps)
+	ratio("creates/s, sparkplace / no-op", "", Sparkplace, NoOp, createsPerSecond)
 	ratio("serial p50, sparkplace / no-op", "", Sparkplace, NoOp, p50)
-	ratio("creates/s, same-patch / no webhook", "", SamePatch, NoWebhook, cps)
+	ratio("creates/s, same-patch / no webhook", "", SamePatch, NoWebhook, createsPerSecond)
 	b.WriteString("\n")
 }
 

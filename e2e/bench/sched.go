@@ -138,11 +138,7 @@ func (r *SchedRound) PodsPerSecond() float64 { return podsPerSecond(r) }
 
 // podsPerSecond is the rate of rounds together: their executors bound over their summed time.
 func podsPerSecond(rounds ...*SchedRound) float64 {
-	pods, wall := 0, time.Duration(0)
-	for _, r := range rounds {
-		pods, wall = pods+r.Pods, wall+r.Wall
-	}
-	return float64(pods) / wall.Seconds()
+	return perSecond(rounds, func(r *SchedRound) (int, time.Duration) { return r.Pods, r.Wall })
 }
 
 // MeasureScheduling measures how fast kube-scheduler binds executors placed each way, from placements (by

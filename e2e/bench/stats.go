@@ -36,3 +36,14 @@ func spreadOf(xs []float64) Spread {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// perSecond is the rate of rounds measured apart, taken together: what they counted (count returns it and the
+// time it took) over their summed time, so that a longer round weighs more.
+func perSecond[R any](rounds []R, count func(R) (int, time.Duration)) float64 {
+	n, took := 0, time.Duration(0)
+	for _, r := range rounds {
+		c, d := count(r)
+		n, took = n+c, took+d
+	}
+	return float64(n) / took.Seconds()
+}
